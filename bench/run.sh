@@ -1,0 +1,423 @@
+#!/usr/bin/env bash
+# bench/run.sh — loadprobe's benchmark suite, one entry point.
+#
+#   bench/run.sh [core]          # the only scenario so far (the default)
+#
+# Method (same as shared reference/anchor-figures.md, so figures are comparable):
+#   - target = our own nginx, 1 worker pinned to CPU $TARGET_CPU, serving a static file;
+#   - every generator pinned to CPU $GEN_CPU with taskset and wrapped in /usr/bin/time,
+#     so CPU = user+sys of the whole generator process and peak RSS = its max RSS;
+#   - ground truth = nginx's access log (one line per request), never the tool's own count;
+#   - tools interleaved (loadprobe, oha, hey, loadprobe, ...) so drift of the machine
+#     hits every tool alike; median (min–max) per figure.
+#
+# Environment (defaults in brackets):
+#   RATE [1000] arrivals/s · DURATION [30] seconds · REPEATS [3]
+#   TOOLS ["loadprobe oha hey"]   subset/order of generators
+#   LOADPROBE_BIN                 use this binary, do not build (missing file = skip the leg)
+#   SKIP_BUILD=1                  do not build; use target/release/loadprobe if it exists
+#   LOADPROBE_EXTRA_ARGS          extra flags for loadprobe (e.g. --runtime.worker-threads=1)
+#   MAX_IN_FLIGHT [64] · OHA_CONNS [64] · HEY_WORKERS [50]
+#   GEN_CPU [0] · TARGET_CPU [1] · PAUSE [2] seconds between legs
+#   RESULTS_DIR [bench/results] · KEEP_TMP=1 keeps the temp dir (configs, logs, scrapes)
+#
+# Quick smoke run:  RATE=200 DURATION=5 REPEATS=1 bench/run.sh
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+SCENARIO=${1:-core}
+
+RATE=${RATE:-1000}
+DURATION=${DURATION:-30}
+REPEATS=${REPEATS:-3}
+TOOLS=${TOOLS:-"loadprobe oha hey"}
+MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-64}
+OHA_CONNS=${OHA_CONNS:-64}
+HEY_WORKERS=${HEY_WORKERS:-50}
+GEN_CPU=${GEN_CPU:-0}
+TARGET_CPU=${TARGET_CPU:-1}
+PAUSE=${PAUSE:-2}
+RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
+LOADPROBE_EXTRA_ARGS=${LOADPROBE_EXTRA_ARGS:-}
+DRAIN_TIMEOUT=5   # seconds; written into loadprobe's config as global.drain_timeout
+
+# cargo install puts oha here; a fresh shell may not have it on PATH.
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+
+case "$SCENARIO" in
+  core) ;;
+  -h|--help|help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown scenario '$SCENARIO' (known: core)" ;;
+esac
+[[ $RATE =~ ^[0-9]+$ && $RATE -gt 0 ]] || die "RATE must be a positive integer (arrivals/s), got '$RATE'"
+[[ $DURATION =~ ^[0-9]+$ && $DURATION -gt 0 ]] || die "DURATION must be whole seconds, got '$DURATION'"
+[[ $REPEATS =~ ^[0-9]+$ && $REPEATS -gt 0 ]] || die "REPEATS must be a positive integer, got '$REPEATS'"
+
+# ---------------------------------------------------------------- tools
+
+ensure_tools() {
+  # Debian packages: nginx (target), hey (comparison), wrk (kept for closed-loop
+  # comparisons), GNU time (CPU + peak RSS; bash's `time` builtin has no RSS).
+  local missing=()
+  command -v nginx >/dev/null || missing+=(nginx)
+  command -v hey >/dev/null || missing+=(hey)
+  command -v wrk >/dev/null || missing+=(wrk)
+  [[ -x /usr/bin/time ]] || missing+=(time)
+  if ((${#missing[@]})); then
+    log "missing: ${missing[*]} -> apt-get install nginx-light wrk hey time"
+    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install; install nginx-light wrk hey time yourself"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light wrk hey time
+  fi
+  for t in taskset curl python3; do
+    command -v "$t" >/dev/null || die "$t is required (util-linux, curl, python3)"
+  done
+  if [[ " $TOOLS " == *" oha "* ]] && ! command -v oha >/dev/null; then
+    log "oha not found -> cargo install oha --locked (a few minutes)"
+    cargo install oha --locked
+  fi
+}
+
+# Resolves LOADPROBE (path to the binary) or leaves it empty when the leg must be skipped.
+resolve_loadprobe() {
+  LOADPROBE=""
+  [[ " $TOOLS " == *" loadprobe "* ]] || return 0
+  if [[ -n ${LOADPROBE_BIN:-} ]]; then
+    if [[ -x $LOADPROBE_BIN ]]; then LOADPROBE=$LOADPROBE_BIN
+    else log "LOADPROBE_BIN=$LOADPROBE_BIN does not exist: skipping the loadprobe legs"; fi
+  elif [[ ${SKIP_BUILD:-0} == 1 ]]; then
+    if [[ -x $REPO_DIR/target/release/loadprobe ]]; then LOADPROBE=$REPO_DIR/target/release/loadprobe
+    else log "SKIP_BUILD=1 and no target/release/loadprobe: skipping the loadprobe legs"; fi
+  else
+    log "cargo build --release (set LOADPROBE_BIN or SKIP_BUILD=1 to skip)"
+    (cd "$REPO_DIR" && cargo build --release)
+    LOADPROBE=$REPO_DIR/target/release/loadprobe
+  fi
+}
+
+free_port() {
+  # Ask the kernel for a free port on loopback (tiny race until the server binds; fine here).
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ---------------------------------------------------------------- temp dir + cleanup
+
+TMP=$(mktemp -d /tmp/loadprobe-bench.XXXXXX)
+NGINX_PID=""
+LEG_PIDS=()   # pids (time wrapper, rss sampler) of the leg in progress
+
+cleanup() {
+  local rc=$?
+  for p in "${LEG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [[ -n $NGINX_PID ]] && kill -0 "$NGINX_PID" 2>/dev/null; then
+    kill -TERM "$NGINX_PID" 2>/dev/null || true   # fast shutdown of master + worker
+    wait "$NGINX_PID" 2>/dev/null || true
+  fi
+  if [[ ${KEEP_TMP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM   # so that the EXIT trap runs on Ctrl-C too
+
+# ---------------------------------------------------------------- nginx
+
+start_nginx() {
+  local d=$TMP/nginx
+  mkdir -p "$d/html" "$d/logs" "$d/tmp"
+  # A static file, not `return 200`: `return` answers in the rewrite phase and skips the
+  # phases (limit_req, access, content) a real request goes through (anchor-figures.md).
+  printf 'ok\n' > "$d/html/ok"
+  # Started as root, nginx's worker runs as `nobody`: mktemp's 0700 would make it answer 403.
+  chmod 755 "$TMP" "$d" "$d/html"; chmod 644 "$d/html/ok"
+  NGINX_PORT=$(free_port)
+  ACCESS_LOG=$d/logs/access.log
+  cat > "$d/nginx.conf" <<EOF
+daemon off;                       # run.sh owns the process: its pid is \$!
+worker_processes 1;               # one worker, pinned to CPU $TARGET_CPU below
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    default_type text/plain;
+    # One line per request: the ground truth every generator is checked against.
+    log_format bench '\$request_method \$uri \$status';
+    access_log $ACCESS_LOG bench;   # unbuffered: the line is there when the response is
+    # Keep connections for the whole leg: the default (1000 requests per connection) would
+    # make every generator reconnect once a second per connection at 1000/s x 1 conn.
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $d/html;
+        location = /ok { }          # served by the static file handler
+    }
+}
+EOF
+  # -e: the error log before the config is read (else /var/log/nginx/error.log).
+  nginx -p "$d/" -c "$d/nginx.conf" -e "$d/logs/error.log" &
+  NGINX_PID=$!
+  local i body=""
+  for i in $(seq 50); do
+    body=$(curl -fsS "http://127.0.0.1:$NGINX_PORT/ok" 2>/dev/null) && break
+    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$d/logs/error.log" >&2; die "nginx exited"; }
+    sleep 0.1
+  done
+  [[ $body == ok ]] || { cat "$d/logs/error.log" >&2; die "nginx does not serve /ok"; }
+  NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1)
+  [[ -n $NGINX_WORKER ]] || die "no nginx worker process"
+  if (($(nproc) > 1)); then
+    taskset -pc "$TARGET_CPU" "$NGINX_WORKER" >/dev/null
+  else
+    log "warning: 1 CPU only; nginx and the generator share it (figures not comparable)"
+  fi
+  log "nginx $NGINX_PID (worker $NGINX_WORKER on CPU $(taskset -pc "$NGINX_WORKER" | awk '{print $NF}')) on 127.0.0.1:$NGINX_PORT"
+}
+
+log_lines() { wc -l < "$ACCESS_LOG"; }
+
+# CPU seconds (user+sys) the nginx worker used so far, from /proc/PID/stat fields 14+15.
+nginx_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14+$15)/hz}' "/proc/$NGINX_WORKER/stat"
+}
+
+# ---------------------------------------------------------------- one leg
+
+# Finds the descendant of $1 whose comm is $2 (time forks the tool; taskset/env exec).
+find_descendant() {
+  local root=$1 name=$2 try queue p c
+  for try in $(seq 100); do
+    queue=("$root")
+    while ((${#queue[@]})); do
+      p=${queue[0]}; queue=("${queue[@]:1}")
+      for c in $(pgrep -P "$p" || true); do
+        [[ $(cat "/proc/$c/comm" 2>/dev/null) == "$name" ]] && { echo "$c"; return 0; }
+        queue+=("$c")
+      done
+    done
+    kill -0 "$root" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# VmRSS every second while the process lives; keeps the max (kB) in $2. Complements
+# time's %M (peak), and shows whether memory was still growing at the end.
+sample_rss() {
+  local pid=$1 out=$2 v max=0
+  echo 0 > "$out"
+  while [[ -r /proc/$pid/status ]]; do
+    v=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    if [[ -n $v ]] && ((v > max)); then max=$v; echo "$max" > "$out"; fi
+    sleep 1
+  done
+}
+
+# launch LEG_DIR COMM cmd...: runs cmd pinned to GEN_CPU under /usr/bin/time in the
+# background; sets TIME_PID (the wrapper, to wait on) and TOOL_PID (the tool itself).
+launch() {
+  local leg=$1 comm=$2; shift 2
+  # taskset outermost: time and the tool both live on GEN_CPU; time -o keeps its figures
+  # out of the tool's own stderr. %U %S %M %e = user s, sys s, max RSS kB, wall s.
+  taskset -c "$GEN_CPU" /usr/bin/time -o "$leg/time.txt" -f '%U %S %M %e' \
+    "$@" > "$leg/stdout" 2> "$leg/stderr" &
+  TIME_PID=$!
+  LEG_PIDS=("$TIME_PID")
+  TOOL_PID=$(find_descendant "$TIME_PID" "$comm") || TOOL_PID=""
+  if [[ -n $TOOL_PID ]]; then
+    # On Ctrl-C, cleanup must stop the tool itself: killing time would orphan it.
+    LEG_PIDS=("$TOOL_PID" "$TIME_PID")
+    sample_rss "$TOOL_PID" "$leg/rss_max_kb" &
+    LEG_PIDS+=("$!")
+  fi
+}
+
+write_loadprobe_config() {
+  cat > "$1" <<EOF
+global: {drain_timeout: ${DRAIN_TIMEOUT}s}
+targets:
+  nginx:
+    url: http://127.0.0.1:$NGINX_PORT
+    timeout: 2s
+    pool: {max_idle_per_host: $MAX_IN_FLIGHT}
+probes:
+  - name: bench
+    target: nginx
+    # One run that starts at boot and lasts exactly DURATION; the next would be in 1 h.
+    schedule: {every: 1h, for: ${DURATION}s}
+    load: {rate: $RATE, max_in_flight: $MAX_IN_FLIGHT}
+    request: {method: GET, path: /ok, expect: {status: [200]}}
+EOF
+}
+
+# Runs loadprobe for one run, scrapes it when the run is over, stops it with SIGTERM.
+# Returns non-zero when loadprobe did not run the whole way.
+leg_loadprobe() {
+  local leg=$1 port cfg rc=0 waited=0
+  port=$(free_port)
+  cfg=$leg/loadprobe.yml
+  write_loadprobe_config "$cfg"
+  # shellcheck disable=SC2086  # LOADPROBE_EXTRA_ARGS is a list of flags
+  launch "$leg" loadprobe "$LOADPROBE" --config.file="$cfg" \
+    --web.listen-address="127.0.0.1:$port" --log.level=warn $LOADPROBE_EXTRA_ARGS
+  echo "cmd=loadprobe --config.file=loadprobe.yml --web.listen-address=127.0.0.1:PORT --log.level=warn $LOADPROBE_EXTRA_ARGS" >> "$leg/leg.txt"
+  # The run starts at boot and lasts DURATION s; give it 2 s more to finish its requests.
+  # Sleep in 1 s steps so that a loadprobe that dies at start-up is reported at once.
+  local s
+  for s in $(seq $((DURATION + 2))); do
+    [[ -n $TOOL_PID ]] && kill -0 "$TOOL_PID" 2>/dev/null || break
+    sleep 1
+  done
+  # Then scrape until the run is over (run_active 0, nothing in flight), at most drain+5 s.
+  while :; do
+    if [[ -z $TOOL_PID ]] || ! kill -0 "$TOOL_PID" 2>/dev/null; then
+      wait "$TIME_PID" || true
+      echo "note=loadprobe exited before the end of its run: $(tail -n 3 "$leg/stderr" | tr '\n' ' ')" >> "$leg/leg.txt"
+      return 1
+    fi
+    if curl -fsS -o "$leg/scrape.tmp" "http://127.0.0.1:$port/metrics"; then
+      mv "$leg/scrape.tmp" "$leg/scrape.txt"
+      python3 "$BENCH_DIR/summarize.py" scrape-idle "$leg/scrape.txt" && break
+    fi
+    if ((waited >= (DRAIN_TIMEOUT + 5) * 2)); then
+      echo "note=run still active at DURATION+$((DRAIN_TIMEOUT + 7)) s; used the last scrape" >> "$leg/leg.txt"
+      break
+    fi
+    sleep 0.5; waited=$((waited + 1))
+  done
+  [[ -s $leg/scrape.txt ]] || { echo "note=no scrape of /metrics" >> "$leg/leg.txt"; rc=1; }
+  # Graceful stop; loadprobe must exit by itself within drain_timeout (+5 s slack).
+  kill -TERM "$TOOL_PID" 2>/dev/null || true
+  local i
+  for i in $(seq $(((DRAIN_TIMEOUT + 5) * 10))); do
+    kill -0 "$TOOL_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$TOOL_PID" 2>/dev/null; then
+    echo "note=did not exit within $((DRAIN_TIMEOUT + 5)) s of SIGTERM; killed" >> "$leg/leg.txt"
+    kill -KILL "$TOOL_PID" 2>/dev/null || true
+    rc=1
+  fi
+  wait "$TIME_PID" || rc=$?
+  return "$rc"
+}
+
+leg_oha() {
+  local leg=$1 rc=0
+  # --worker-threads 1: single-thread setting as in anchor-figures.md (the tool is pinned
+  # to one CPU anyway). --no-tui --json: machine-readable summary on stdout.
+  local cmd=(oha -z "${DURATION}s" -q "$RATE" -c "$OHA_CONNS" --worker-threads 1 --no-tui --json
+             "http://127.0.0.1:$NGINX_PORT/ok")
+  echo "cmd=${cmd[*]/#http*/URL}" >> "$leg/leg.txt"
+  launch "$leg" oha "${cmd[@]}"
+  wait "$TIME_PID" || rc=$?
+  return "$rc"
+}
+
+leg_hey() {
+  local leg=$1 rc=0 per_worker
+  # hey's -q is per worker: RATE/HEY_WORKERS each (a float is fine). GOMAXPROCS=1 is its
+  # single-thread setting.
+  per_worker=$(python3 -c "print(round($RATE / $HEY_WORKERS, 6))")
+  local cmd=(hey -z "${DURATION}s" -q "$per_worker" -c "$HEY_WORKERS" "http://127.0.0.1:$NGINX_PORT/ok")
+  echo "cmd=GOMAXPROCS=1 ${cmd[*]/#http*/URL}" >> "$leg/leg.txt"
+  launch "$leg" hey env GOMAXPROCS=1 "${cmd[@]}"
+  wait "$TIME_PID" || rc=$?
+  return "$rc"
+}
+
+# run_leg TOOL REP: one run of one tool, with nginx's count and CPU around it.
+run_leg() {
+  local tool=$1 rep=$2 leg rc=0 before cpu0 cpu1 counts
+  leg=$TMP/legs/$(printf '%02d-%02d' "$rep" "$LEG_SEQ")-$tool
+  LEG_SEQ=$((LEG_SEQ + 1))
+  mkdir -p "$leg"
+  printf 'tool=%s\nrep=%s\n' "$tool" "$rep" > "$leg/leg.txt"
+  if [[ $tool == loadprobe && -z $LOADPROBE ]]; then
+    log "run $rep: loadprobe skipped (no binary)"
+    rm -rf "$leg"; return 0
+  fi
+  log "run $rep/$REPEATS: $tool at $RATE/s for $DURATION s"
+  before=$(log_lines)
+  cpu0=$(nginx_cpu)
+  "leg_$tool" "$leg" || rc=$?
+  LEG_PIDS=()
+  sleep 0.5   # nginx writes the log line after the response: let the last ones land
+  cpu1=$(nginx_cpu)
+  # Only this leg's lines: GET /ok, and how many of them were not 200.
+  counts=$(awk -v from="$before" 'NR > from && $2 == "/ok" { n++; if ($3 != "200") e++ }
+                                  END { print n + 0, e + 0 }' "$ACCESS_LOG")
+  {
+    echo "rc=$rc"
+    echo "nginx_lines=${counts% *}"
+    echo "nginx_non200=${counts#* }"
+    echo "nginx_cpu_s=$(python3 -c "print(round($cpu1 - $cpu0, 2))")"
+  } >> "$leg/leg.txt"
+  if ((rc != 0)); then
+    FAILED=$((FAILED + 1))
+    log "  $tool failed (rc=$rc); stderr tail:"; tail -n 5 "$leg/stderr" >&2 || true
+  fi
+  log "  nginx logged ${counts% *} requests; time: $(tail -n1 "$leg/time.txt" 2>/dev/null || echo '?')"
+}
+
+write_meta() {
+  local lp_version="–"
+  if [[ -n $LOADPROBE ]]; then
+    lp_version=$(timeout 5 "$LOADPROBE" --version 2>/dev/null | head -n1 || true)
+    [[ -n $lp_version ]] || lp_version="(no --version)"
+  fi
+  {
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)"
+    echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+    echo "- nginx $(nginx -v 2>&1 | sed 's/.*\///'), 1 worker on CPU $TARGET_CPU, static file /ok; generators on CPU $GEN_CPU"
+    echo "- loadprobe: $lp_version; oha: $(oha --version 2>/dev/null | head -n1 || echo –); hey: $(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo –)"
+    echo "- plan: $RATE arrivals/s for $DURATION s = $((RATE * DURATION)) requests per leg; $REPEATS run(s) per tool, interleaved"
+    echo "- commands (URL = http://127.0.0.1:PORT/ok), each as \`taskset -c $GEN_CPU /usr/bin/time -f '%U %S %M %e' CMD\`:"
+    local f
+    for f in "$TMP"/legs/01-*/leg.txt; do
+      if [[ -f $f ]]; then sed -n 's/^cmd=/  - `/p' "$f" | sed 's/$/`/'; fi
+    done
+    if [[ -n $LOADPROBE ]]; then
+      echo "- loadprobe config (PORT = nginx's):"
+      echo '```yaml'
+      sed "s/127.0.0.1:$NGINX_PORT/127.0.0.1:PORT/" "$TMP"/legs/01-*-loadprobe/loadprobe.yml 2>/dev/null | head -n 20
+      echo '```'
+    fi
+  } > "$TMP/meta.md"
+}
+
+# ---------------------------------------------------------------- main
+
+ensure_tools
+resolve_loadprobe
+start_nginx
+
+LEG_SEQ=0
+FAILED=0
+mkdir -p "$TMP/legs"
+for rep in $(seq "$REPEATS"); do
+  LEG_SEQ=0
+  for tool in $TOOLS; do
+    case $tool in loadprobe|oha|hey) ;; *) die "unknown tool '$tool' in TOOLS" ;; esac
+    run_leg "$tool" "$rep"
+    sleep "$PAUSE"   # let connections close (TIME_WAIT) before the next tool
+  done
+done
+
+write_meta
+mkdir -p "$RESULTS_DIR"
+OUT=$RESULTS_DIR/core-$(date -u +%Y-%m-%d-%H%M%S).md
+echo
+python3 "$BENCH_DIR/summarize.py" report --legs "$TMP/legs" --rate "$RATE" \
+  --duration "$DURATION" --meta "$TMP/meta.md" --out "$OUT"
+echo
+log "written $OUT"
+((FAILED == 0)) || die "$FAILED leg(s) failed"

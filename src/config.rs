@@ -1,0 +1,439 @@
+//! The YAML schema of `loadprobe.yml`: serde structs with defaults, and loading the file.
+//!
+//! Nothing here interprets a value: strings stay strings until `plan.rs` turns them into
+//! URLs, methods and cron schedules. Every struct denies unknown keys, so a typo is an error
+//! that names its YAML path and line rather than a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Settings that apply to the whole process.
+    #[serde(default)]
+    pub global: GlobalConfig,
+    /// The built-in demo target, started in-process when present.
+    #[serde(default)]
+    pub demo: Option<DemoConfig>,
+    /// Services under test, by name.
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetConfig>,
+    /// Scheduled loads, each against one target.
+    #[serde(default)]
+    pub probes: Vec<ProbeConfig>,
+}
+
+/// Process-wide settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalConfig {
+    /// How long shutdown waits for in-flight iterations before it gives up on them.
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
+    pub drain_timeout: Duration,
+    /// How often a continuous probe closes its report window (run gauges, status page).
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
+    pub report_interval: Duration,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        Self {
+            drain_timeout: Duration::from_secs(10),
+            report_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The built-in demo target (`src/demo.rs`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Loopback address the demo target listens on.
+    pub listen: String,
+    /// Fixed service time of `/fast`, and the base of `/tail`.
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
+    pub latency: Duration,
+    /// Service time of the slow fraction of `/tail` requests.
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
+    pub tail_latency: Duration,
+    /// Fraction (0–1) of `/tail` requests that take `tail_latency`.
+    pub tail_ratio: f64,
+    /// Requests `/pool` serves at once; beyond it, it answers 429.
+    pub pool_size: usize,
+    /// How long `/pool` holds a slot per request.
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
+    pub pool_latency: Duration,
+    /// Fraction (0–1) of `/flaky` requests that answer 500.
+    pub failure_ratio: f64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:10181".to_owned(),
+            latency: Duration::from_millis(5),
+            tail_latency: Duration::from_millis(250),
+            tail_ratio: 0.02,
+            pool_size: 4,
+            pool_latency: Duration::from_millis(40),
+            failure_ratio: 0.05,
+        }
+    }
+}
+
+/// A service under test.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Base URL; step paths are appended to it.
+    pub url: String,
+    /// Headers sent with every request to this target.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Deadline of one request, from its intended start to the last body byte.
+    #[serde(
+        default = "default_timeout",
+        with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required"
+    )]
+    pub timeout: Duration,
+    /// Connection pool of this target's client.
+    #[serde(default)]
+    pub pool: PoolConfig,
+    /// TLS settings for `https` URLs.
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// Idle connections kept open per host.
+    pub max_idle_per_host: usize,
+    /// How long an idle connection is kept.
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
+    pub idle_timeout: Duration,
+    /// Speak HTTP/2 with prior knowledge (h2c) or ALPN-negotiated h2 only.
+    pub http2: bool,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_idle_per_host: 64,
+            idle_timeout: Duration::from_secs(90),
+            http2: false,
+        }
+    }
+}
+
+/// TLS settings towards a target.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file of extra CA certificates to trust, besides the system store.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (test environments only).
+    pub insecure_skip_verify: bool,
+}
+
+/// A named, scheduled load against one target.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Unique name, `[a-z][a-z0-9_]*`; the `probe` label of every metric.
+    pub name: String,
+    /// Name of a key under `targets`.
+    pub target: String,
+    /// When the probe runs.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    /// How arrivals are spaced.
+    pub load: LoadConfig,
+    /// The requests of one iteration, in order.
+    #[serde(default)]
+    pub steps: Vec<StepConfig>,
+    /// Shorthand for a probe with a single step.
+    #[serde(default)]
+    pub request: Option<StepConfig>,
+    /// Performance targets, exported as gauges for the shipped alerts.
+    #[serde(default)]
+    pub slo: Option<SloConfig>,
+}
+
+/// When a probe runs: always, every interval, or on a cron schedule.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ScheduleConfig {
+    /// One endless run from start-up.
+    #[default]
+    Continuous,
+    /// A run of `for` at start-up and then every `every`.
+    Every {
+        /// Interval between run starts.
+        every: Duration,
+        /// Length of each run.
+        run_for: Duration,
+    },
+    /// A run of `for` at each cron occurrence.
+    Cron {
+        /// Cron expression, five or six fields (seconds optional).
+        cron: String,
+        /// Length of each run.
+        run_for: Duration,
+    },
+}
+
+/// The mapping form of a schedule, before it is told apart into `every` or `cron`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleWindow {
+    #[serde(default, with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional")]
+    every: Option<Duration>,
+    #[serde(default)]
+    cron: Option<String>,
+    #[serde(rename = "for", with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
+    run_for: Duration,
+}
+
+impl<'de> Deserialize<'de> for ScheduleConfig {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScheduleVisitor)
+    }
+}
+
+/// Accepts `continuous`, `{every, for}` or `{cron, for}`, with errors that say which.
+struct ScheduleVisitor;
+
+impl<'de> Visitor<'de> for ScheduleVisitor {
+    type Value = ScheduleConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("`continuous`, `{every: DURATION, for: DURATION}` or `{cron: EXPR, for: DURATION}`")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+        match value {
+            "continuous" => Ok(ScheduleConfig::Continuous),
+            other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let window = ScheduleWindow::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        match (window.every, window.cron) {
+            (Some(every), None) => Ok(ScheduleConfig::Every {
+                every,
+                run_for: window.run_for,
+            }),
+            (None, Some(cron)) => Ok(ScheduleConfig::Cron {
+                cron,
+                run_for: window.run_for,
+            }),
+            _ => Err(de::Error::custom("a schedule needs exactly one of `every` or `cron`")),
+        }
+    }
+}
+
+/// How arrivals are spaced within a run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadConfig {
+    /// Arrivals per second (open model: independent of how fast the target answers).
+    pub rate: f64,
+    /// Iterations allowed in flight at once; arrivals beyond it are dropped and counted.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn default_max_in_flight() -> usize {
+    100
+}
+
+/// One HTTP request of a probe, with its checks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// The `step` label; required in `steps:`, `request` by default in `request:`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// HTTP method.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Path (and query) appended to the target URL.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// Headers of this step, on top of the target's.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Raw request body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// JSON request body (sets `Content-Type: application/json`).
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// What makes the response a success.
+    #[serde(default)]
+    pub expect: ExpectConfig,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+fn default_path() -> String {
+    "/".to_owned()
+}
+
+/// Checks applied to a response.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpectConfig {
+    /// Accepted status codes; any 2xx when empty.
+    pub status: Vec<u16>,
+    /// Text the body must contain.
+    pub body_contains: Option<String>,
+    /// Slowest acceptable latency (from the intended start).
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional")]
+    pub max_latency: Option<Duration>,
+}
+
+/// A probe's performance targets.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SloConfig {
+    /// 95th percentile latency target.
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional")]
+    pub p95: Option<Duration>,
+    /// 99th percentile latency target.
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional")]
+    pub p99: Option<Duration>,
+    /// Highest acceptable fraction of failed requests (throttled excluded).
+    pub error_ratio: Option<f64>,
+    /// Highest acceptable fraction of throttled (429) requests.
+    pub throttled_ratio: Option<f64>,
+    /// Lowest acceptable achieved rate, requests per second.
+    pub min_rate: Option<f64>,
+    /// Longest acceptable time to recover after a burst.
+    #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional")]
+    pub recovery: Option<Duration>,
+}
+
+/// Why the configuration file could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}", .path.display())]
+    Read {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `${VAR}` names a variable that is not set.
+    #[error("line {line}: environment variable `{name}` is not set (write `$${{...}}` for a literal)")]
+    MissingVariable {
+        /// The variable's name.
+        name: String,
+        /// 1-based line of the reference.
+        line: usize,
+    },
+    /// The YAML is malformed or does not fit the schema; the message names path and line.
+    #[error("{0}")]
+    Parse(#[from] yaml_serde::Error),
+}
+
+impl Config {
+    /// Reads, substitutes `${VAR}` from the environment, and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses config text, resolving `${VAR}` with `lookup`.
+    pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let expanded = expand_variables(text, lookup)?;
+        Ok(yaml_serde::from_str(&expanded)?)
+    }
+}
+
+/// Replaces `${NAME}` with its value and `$${` with a literal `${`.
+///
+/// Done on the text before parsing so that YAML line numbers stay those of the file (a
+/// value never contains a newline that the file did not have).
+fn expand_variables(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${")
+            && let Some(end) = after.find('}')
+        {
+            let name = &after[..end];
+            let line = text[..text.len() - tail.len()].matches('\n').count() + 1;
+            let value = lookup(name).ok_or_else(|| ConfigError::MissingVariable {
+                name: name.to_owned(),
+                line,
+            })?;
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "TOKEN").then(|| "s3cret".to_owned())
+    }
+
+    #[test]
+    fn expands_variables_and_escapes() {
+        let out = expand_variables("a: ${TOKEN}\nb: $${TOKEN}\nc: $5", env).expect("expands");
+        assert_eq!(out, "a: s3cret\nb: ${TOKEN}\nc: $5");
+    }
+
+    #[test]
+    fn missing_variable_names_its_line() {
+        let err = expand_variables("a: 1\nb: ${NOPE}", env).expect_err("must fail");
+        assert!(matches!(err, ConfigError::MissingVariable { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn schedule_forms_parse() {
+        let parse = |s: &str| yaml_serde::from_str::<ScheduleConfig>(s);
+        assert_eq!(parse("continuous").expect("ok"), ScheduleConfig::Continuous);
+        assert!(matches!(parse("{every: 10m, for: 1m}").expect("ok"), ScheduleConfig::Every { .. }));
+        assert!(matches!(parse("{cron: '* * * * *', for: 1m}").expect("ok"), ScheduleConfig::Cron { .. }));
+        assert!(parse("{every: 1m, cron: '* * * * *', for: 1s}").is_err());
+        assert!(parse("sometimes").is_err());
+    }
+}

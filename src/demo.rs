@@ -1,0 +1,150 @@
+//! The built-in demo target: a small in-process HTTP service with known behaviour, so the
+//! default config shows steady load, latency tails, 429s and failures out of the box.
+//!
+//! Endpoints: `/fast` (fixed latency), `/tail` (a fraction is slow), `/pool` (429 when more
+//! than `pool_size` requests are in flight, like an exhausted connection pool), `/flaky`
+//! (a fraction answers 500), `POST /admin/latency?value=20ms` (change the base latency at run
+//! time), and `GET /admin/stats` (what it received and answered: ground truth for tests).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DemoConfig;
+
+/// Shared state of the demo target.
+#[derive(Debug)]
+struct Demo {
+    /// Knobs from the config.
+    settings: DemoConfig,
+    /// Base latency in nanoseconds; changed at run time through `/admin/latency`.
+    latency_nanos: AtomicU64,
+    /// Requests holding a `/pool` slot now.
+    pool_in_use: AtomicUsize,
+    /// What was received and answered.
+    stats: Mutex<Stats>,
+}
+
+/// Counts of received requests by path and of answers by status code.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    /// Requests received, by path.
+    pub received: BTreeMap<String, u64>,
+    /// Responses sent, by status code.
+    pub answered: BTreeMap<u16, u64>,
+}
+
+/// The demo router (also used by tests as an in-process target).
+pub fn router(settings: DemoConfig) -> Router {
+    let demo = Arc::new(Demo {
+        latency_nanos: AtomicU64::new(settings.latency.as_nanos() as u64),
+        settings,
+        pool_in_use: AtomicUsize::new(0),
+        stats: Mutex::new(Stats::default()),
+    });
+    Router::new()
+        .route("/", get(index))
+        .route("/fast", get(fast).post(fast))
+        .route("/tail", get(tail))
+        .route("/pool", get(pool))
+        .route("/flaky", get(flaky))
+        .route("/admin/latency", post(set_latency).get(show_latency))
+        .route("/admin/stats", get(stats))
+        .with_state(demo)
+}
+
+/// Serves the demo target on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, settings: DemoConfig, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(settings)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+impl Demo {
+    fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Counts the request and its answer, then answers.
+    fn answer(&self, path: &str, status: StatusCode, body: &'static str) -> Response {
+        let mut stats = self.stats.lock().expect("stats lock is never poisoned");
+        *stats.received.entry(path.to_owned()).or_default() += 1;
+        *stats.answered.entry(status.as_u16()).or_default() += 1;
+        (status, body).into_response()
+    }
+}
+
+async fn index() -> &'static str {
+    "loadprobe demo target: /fast /tail /pool /flaky, POST /admin/latency?value=20ms, GET /admin/stats\n"
+}
+
+async fn fast(State(demo): State<Arc<Demo>>) -> Response {
+    tokio::time::sleep(demo.latency()).await;
+    demo.answer("/fast", StatusCode::OK, "ok")
+}
+
+async fn tail(State(demo): State<Arc<Demo>>) -> Response {
+    let slow = fastrand::f64() < demo.settings.tail_ratio;
+    let latency = if slow { demo.settings.tail_latency } else { demo.latency() };
+    tokio::time::sleep(latency).await;
+    demo.answer("/tail", StatusCode::OK, "ok")
+}
+
+async fn pool(State(demo): State<Arc<Demo>>) -> Response {
+    let in_use = demo.pool_in_use.fetch_add(1, Ordering::AcqRel);
+    if in_use >= demo.settings.pool_size {
+        demo.pool_in_use.fetch_sub(1, Ordering::AcqRel);
+        return demo.answer("/pool", StatusCode::TOO_MANY_REQUESTS, "pool exhausted");
+    }
+    tokio::time::sleep(demo.settings.pool_latency).await;
+    demo.pool_in_use.fetch_sub(1, Ordering::AcqRel);
+    demo.answer("/pool", StatusCode::OK, "ok")
+}
+
+async fn flaky(State(demo): State<Arc<Demo>>) -> Response {
+    tokio::time::sleep(demo.latency()).await;
+    if fastrand::f64() < demo.settings.failure_ratio {
+        demo.answer("/flaky", StatusCode::INTERNAL_SERVER_ERROR, "injected failure")
+    } else {
+        demo.answer("/flaky", StatusCode::OK, "ok")
+    }
+}
+
+/// Query of `POST /admin/latency`.
+#[derive(Debug, Deserialize)]
+struct LatencyQuery {
+    /// New base latency, e.g. `20ms`.
+    value: String,
+}
+
+async fn set_latency(State(demo): State<Arc<Demo>>, Query(query): Query<LatencyQuery>) -> Response {
+    match query.value.parse::<jiff::SignedDuration>() {
+        Ok(latency) if !latency.is_negative() => {
+            demo.latency_nanos.store(latency.as_nanos() as u64, Ordering::Relaxed);
+            format!("latency set to {latency:#}\n").into_response()
+        }
+        _ => (StatusCode::BAD_REQUEST, format!("cannot read `{}` as a duration such as 20ms\n", query.value)).into_response(),
+    }
+}
+
+async fn show_latency(State(demo): State<Arc<Demo>>) -> String {
+    format!("{:?}\n", demo.latency())
+}
+
+async fn stats(State(demo): State<Arc<Demo>>) -> Json<Stats> {
+    Json(demo.stats.lock().expect("stats lock is never poisoned").clone())
+}
+
+/// Binds the demo target's listener (loopback only, checked by the plan).
+pub async fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(listen).await
+}

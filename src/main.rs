@@ -1,0 +1,98 @@
+//! The `loadprobe` binary: flags, logging, config, listeners; then `loadprobe::run` until
+//! SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use loadprobe::config::Config;
+use loadprobe::plan::Plan;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// Prometheus-native continuous synthetic load exporter.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long = "config.file", env = "LOADPROBE_CONFIG_FILE", default_value = "loadprobe.yml")]
+    config_file: PathBuf,
+    /// Validate the configuration, print what is wrong, and exit 0 (valid) or 1.
+    #[arg(long = "config.check")]
+    config_check: bool,
+    /// Address to serve metrics, status and health on (repeatable).
+    #[arg(long = "web.listen-address", default_value = ":10180")]
+    listen_addresses: Vec<String>,
+    /// Path under which metrics are served.
+    #[arg(long = "web.telemetry-path", default_value = loadprobe::DEFAULT_TELEMETRY_PATH)]
+    telemetry_path: String,
+    /// Only log messages at this level or above.
+    #[arg(long = "log.level", value_enum, default_value = "info")]
+    log_level: LogLevel,
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    log_format: LogFormat,
+    /// Threads of the async runtime (load generation and serving share them).
+    #[arg(long = "runtime.worker-threads", default_value_t = 2)]
+    worker_threads: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogLevel { Debug, Info, Warn, Error }
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat { Logfmt, Json }
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_level, cli.log_format);
+    let config = Config::load(&cli.config_file).with_context(|| format!("invalid config {}", cli.config_file.display()));
+    let plan = config.and_then(|c| Plan::try_from(c).with_context(|| format!("invalid config {}", cli.config_file.display())));
+    if cli.config_check {
+        match plan {
+            Ok(_) => println!("{}: valid", cli.config_file.display()),
+            Err(error) => {
+                eprintln!("{error:#}");
+                std::process::exit(1);
+            }
+        }
+        return Ok(());
+    }
+    let plan = plan?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(cli.worker_threads.max(1)).enable_all().build()?;
+    runtime.block_on(async {
+        let mut listeners = Vec::new();
+        for address in &cli.listen_addresses {
+            // `:10180` means every interface, as in the Go exporters.
+            let address = if address.starts_with(':') { format!("0.0.0.0{address}") } else { address.clone() };
+            let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
+            tracing::info!(address = %listener.local_addr()?, "listening");
+            listeners.push(listener);
+        }
+        if !cli.telemetry_path.starts_with('/') {
+            bail!("--web.telemetry-path must start with `/`");
+        }
+        loadprobe::run(plan, listeners, &cli.telemetry_path, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    let level = format!("{level:?}").to_lowercase();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Logfmt => registry.with(tracing_logfmt::builder().layer().with_writer(std::io::stderr)).init(),
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,547 @@
+//! The validated runtime model built from a [`Config`]: the only place where strings become
+//! URLs, methods, header values, cron schedules and rates.
+//!
+//! Building a [`Plan`] checks every rule that can be checked before any load flows, and
+//! reports every problem at once, each naming its YAML path (`probes[1].load.rate`), so a
+//! config is fixed in one round trip. Nothing downstream parses a string again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Uri};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use crate::config::{
+    Config, DemoConfig, GlobalConfig, ProbeConfig, ScheduleConfig, SloConfig, StepConfig,
+    TargetConfig,
+};
+
+/// Upper bounds of the duration histogram before SLO thresholds are added: the
+/// OpenTelemetry HTTP client layout, in seconds.
+const BASE_LATENCY_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Everything loadprobe runs, validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Process-wide settings.
+    pub global: GlobalConfig,
+    /// The in-process demo target, when configured (its address is loopback).
+    pub demo: Option<Demo>,
+    /// Targets that at least one probe uses, or that are declared.
+    pub targets: Vec<Arc<Target>>,
+    /// Probes in config order.
+    pub probes: Vec<Arc<Probe>>,
+    /// Duration histogram bucket bounds in seconds: the base layout plus every SLO threshold.
+    pub latency_buckets: Vec<f64>,
+}
+
+/// The demo target's validated settings.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// Where it listens (always a loopback address).
+    pub listen: SocketAddr,
+    /// Its behaviour knobs.
+    pub settings: DemoConfig,
+}
+
+/// A service under test.
+#[derive(Debug)]
+pub struct Target {
+    /// Config name.
+    pub name: String,
+    /// Base URL as written, used to resolve step paths.
+    pub url: Uri,
+    /// Headers of every request (values marked sensitive, so `Debug` hides them).
+    pub headers: HeaderMap,
+    /// Request deadline, from the intended start to the last body byte.
+    pub timeout: Duration,
+    /// Idle connections kept per host.
+    pub max_idle_per_host: usize,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+    /// HTTP/2 only.
+    pub http2: bool,
+    /// Extra trusted CA certificates, read at load time.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Accept any server certificate.
+    pub insecure_skip_verify: bool,
+}
+
+/// A named, scheduled load against one target.
+#[derive(Debug)]
+pub struct Probe {
+    /// Config name: the `probe` label.
+    pub name: String,
+    /// The target every step is sent to.
+    pub target: Arc<Target>,
+    /// When runs happen.
+    pub schedule: Schedule,
+    /// Arrival rate of a run.
+    pub rate: Rate,
+    /// Iterations in flight at most; beyond it arrivals are dropped.
+    pub max_in_flight: usize,
+    /// Requests of one iteration, in order (at least one).
+    pub steps: Vec<Step>,
+    /// Performance targets.
+    pub slo: SloConfig,
+}
+
+/// When a probe runs.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    /// One endless run from start-up.
+    Continuous,
+    /// A run of `run_for` at start-up and then every `every`.
+    Every {
+        /// Interval between run starts.
+        every: Duration,
+        /// Length of a run (≤ `every`).
+        run_for: Duration,
+    },
+    /// A run of `run_for` at each occurrence.
+    Cron {
+        /// The parsed expression.
+        cron: Box<croner::Cron>,
+        /// Length of a run.
+        run_for: Duration,
+    },
+}
+
+/// Arrivals per second; always finite and above zero.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Rate(f64);
+
+impl Rate {
+    /// A rate, if `per_second` is finite and positive.
+    pub fn new(per_second: f64) -> Option<Self> {
+        (per_second.is_finite() && per_second > 0.0).then_some(Self(per_second))
+    }
+
+    /// Arrivals per second.
+    pub fn per_second(self) -> f64 {
+        self.0
+    }
+}
+
+/// One HTTP request of a probe, ready to send.
+#[derive(Debug)]
+pub struct Step {
+    /// Config name: the `step` label.
+    pub name: String,
+    /// HTTP method.
+    pub method: Method,
+    /// Absolute URI (target URL joined with the step path).
+    pub uri: Uri,
+    /// Target headers with the step's on top; values are marked sensitive.
+    pub headers: HeaderMap,
+    /// Request body (empty when none).
+    pub body: Bytes,
+    /// Response checks.
+    pub expect: Expect,
+}
+
+/// What makes a response a success.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// Accepted codes; empty means any 2xx.
+    pub status: Vec<u16>,
+    /// Text the body must contain.
+    pub body_contains: Option<String>,
+    /// Slowest acceptable latency.
+    pub max_latency: Option<Duration>,
+}
+
+impl Expect {
+    /// Whether `code` is an accepted status.
+    pub fn accepts_status(&self, code: u16) -> bool {
+        if self.status.is_empty() {
+            (200..300).contains(&code)
+        } else {
+            self.status.contains(&code)
+        }
+    }
+}
+
+/// Every problem found in a config, each naming its YAML path.
+#[derive(Debug, thiserror::Error)]
+pub struct PlanError {
+    /// The problems, in config order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.problems.iter().map(Problem::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// One validation failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Problem {
+    /// YAML path of the offending value, e.g. `probes[0].load.rate`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Collects problems while a plan is built, so all of them are reported together.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(Problem {
+            field: field.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Keeps `result`'s value, or records its error under `field`.
+    fn check<T, E: fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.add(field, e.to_string())).ok()
+    }
+}
+
+impl TryFrom<Config> for Plan {
+    type Error = PlanError;
+
+    fn try_from(config: Config) -> Result<Self, PlanError> {
+        let mut problems = Problems::default();
+        let demo = config.demo.and_then(|d| build_demo(d, &mut problems));
+        let targets: Vec<Arc<Target>> = config
+            .targets
+            .iter()
+            .filter_map(|(name, t)| build_target(name, t, &mut problems).map(Arc::new))
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut probes = Vec::new();
+        for (i, probe) in config.probes.iter().enumerate() {
+            let field = format!("probes[{i}]");
+            if !seen.insert(probe.name.clone()) {
+                problems.add(format!("{field}.name"), format!("duplicate probe name `{}`", probe.name));
+            }
+            if let Some(p) = build_probe(&field, probe, &targets, &mut problems) {
+                probes.push(Arc::new(p));
+            }
+        }
+        if !problems.0.is_empty() {
+            return Err(PlanError { problems: problems.0 });
+        }
+        let latency_buckets = latency_buckets(&probes);
+        Ok(Plan {
+            global: config.global,
+            demo,
+            targets,
+            probes,
+            latency_buckets,
+        })
+    }
+}
+
+fn build_demo(demo: DemoConfig, problems: &mut Problems) -> Option<Demo> {
+    let listen = problems.check("demo.listen", demo.listen.parse::<SocketAddr>())?;
+    if !listen.ip().is_loopback() {
+        problems.add("demo.listen", "the demo target listens on loopback only (127.0.0.0/8 or ::1)");
+    }
+    for (key, ratio) in [("tail_ratio", demo.tail_ratio), ("failure_ratio", demo.failure_ratio)] {
+        check_ratio(&format!("demo.{key}"), Some(ratio), problems);
+    }
+    if demo.pool_size == 0 {
+        problems.add("demo.pool_size", "must be at least 1");
+    }
+    Some(Demo { listen, settings: demo })
+}
+
+fn build_target(name: &str, t: &TargetConfig, problems: &mut Problems) -> Option<Target> {
+    let field = format!("targets.{name}");
+    check_name(&field, name, problems);
+    let url = problems.check(&format!("{field}.url"), parse_base_url(&t.url))?;
+    if t.timeout.is_zero() {
+        problems.add(format!("{field}.timeout"), "must be above zero");
+    }
+    let extra_roots = match &t.tls.ca_file {
+        None => Vec::new(),
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path).and_then(|it| it.collect());
+            problems.check(&format!("{field}.tls.ca_file"), certs.map_err(|e| format!("{}: {e}", path.display())))?
+        }
+    };
+    let headers = header_map(&format!("{field}.headers"), &t.headers, problems)?;
+    Some(Target {
+        name: name.to_owned(),
+        url,
+        headers,
+        timeout: t.timeout,
+        max_idle_per_host: t.pool.max_idle_per_host,
+        idle_timeout: t.pool.idle_timeout,
+        http2: t.pool.http2,
+        extra_roots,
+        insecure_skip_verify: t.tls.insecure_skip_verify,
+    })
+}
+
+fn parse_base_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.authority().is_some() => Ok(uri),
+        _ => Err(format!("`{url}` must be an absolute http:// or https:// URL")),
+    }
+}
+
+fn build_probe(
+    field: &str,
+    p: &ProbeConfig,
+    targets: &[Arc<Target>],
+    problems: &mut Problems,
+) -> Option<Probe> {
+    check_name(&format!("{field}.name"), &p.name, problems);
+    let Some(target) = targets.iter().find(|t| t.name == p.target).cloned() else {
+        problems.add(format!("{field}.target"), format!("unknown target `{}`", p.target));
+        return None;
+    };
+    let schedule = build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
+    let rate = Rate::new(p.load.rate);
+    if rate.is_none() {
+        problems.add(format!("{field}.load.rate"), "must be a number above 0 (arrivals per second)");
+    }
+    if p.load.max_in_flight == 0 {
+        problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
+    }
+    build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
+    let steps = build_steps(field, p, &target, problems);
+    Some(Probe {
+        name: p.name.clone(),
+        target,
+        schedule: schedule?,
+        rate: rate?,
+        max_in_flight: p.load.max_in_flight,
+        steps: steps?,
+        slo: p.slo.clone().unwrap_or_default(),
+    })
+}
+
+fn build_schedule(field: &str, s: &ScheduleConfig, problems: &mut Problems) -> Option<Schedule> {
+    let run_for = match s {
+        ScheduleConfig::Continuous => return Some(Schedule::Continuous),
+        ScheduleConfig::Every { run_for, .. } | ScheduleConfig::Cron { run_for, .. } => *run_for,
+    };
+    if run_for.is_zero() {
+        problems.add(format!("{field}.for"), "must be above zero");
+    }
+    match s {
+        ScheduleConfig::Continuous => Some(Schedule::Continuous),
+        ScheduleConfig::Every { every, run_for } => {
+            if every.is_zero() {
+                problems.add(format!("{field}.every"), "must be above zero");
+            } else if run_for > every {
+                problems.add(format!("{field}.for"), "must not be longer than `every`");
+            }
+            Some(Schedule::Every { every: *every, run_for: *run_for })
+        }
+        ScheduleConfig::Cron { cron, run_for } => {
+            let parsed = cron.parse::<croner::Cron>().map_err(|e| format!("invalid cron expression `{cron}`: {e}"));
+            let cron = problems.check(&format!("{field}.cron"), parsed)?;
+            Some(Schedule::Cron { cron: Box::new(cron), run_for: *run_for })
+        }
+    }
+}
+
+fn build_slo(field: &str, slo: Option<&SloConfig>, problems: &mut Problems) {
+    let Some(slo) = slo else { return };
+    check_ratio(&format!("{field}.error_ratio"), slo.error_ratio, problems);
+    check_ratio(&format!("{field}.throttled_ratio"), slo.throttled_ratio, problems);
+    if slo.min_rate.is_some_and(|r| Rate::new(r).is_none()) {
+        problems.add(format!("{field}.min_rate"), "must be a number above 0");
+    }
+    for (key, value) in [("p95", slo.p95), ("p99", slo.p99), ("recovery", slo.recovery)] {
+        if value.is_some_and(|d| d.is_zero()) {
+            problems.add(format!("{field}.{key}"), "must be above zero");
+        }
+    }
+}
+
+fn build_steps(field: &str, p: &ProbeConfig, target: &Target, problems: &mut Problems) -> Option<Vec<Step>> {
+    let configs: Vec<(String, &StepConfig)> = match (&p.request, p.steps.is_empty()) {
+        (Some(request), true) => vec![(format!("{field}.request"), request)],
+        (None, false) => p.steps.iter().enumerate().map(|(i, s)| (format!("{field}.steps[{i}]"), s)).collect(),
+        (Some(_), false) => {
+            problems.add(field, "give either `steps` or `request`, not both");
+            return None;
+        }
+        (None, true) => {
+            problems.add(field, "needs `steps` or `request`");
+            return None;
+        }
+    };
+    let mut names = BTreeSet::new();
+    let mut steps = Vec::new();
+    for (step_field, config) in configs {
+        let name = match (&config.name, p.request.is_some()) {
+            (Some(name), _) => name.clone(),
+            (None, true) => "request".to_owned(),
+            (None, false) => {
+                problems.add(format!("{step_field}.name"), "every step in `steps` needs a name");
+                continue;
+            }
+        };
+        check_name(&format!("{step_field}.name"), &name, problems);
+        if !names.insert(name.clone()) {
+            problems.add(format!("{step_field}.name"), format!("duplicate step name `{name}`"));
+        }
+        steps.push(build_step(&step_field, name, config, target, problems));
+    }
+    steps.into_iter().collect()
+}
+
+fn build_step(field: &str, name: String, s: &StepConfig, target: &Target, problems: &mut Problems) -> Option<Step> {
+    let method = problems.check(&format!("{field}.method"), Method::from_bytes(s.method.as_bytes()));
+    let uri = problems.check(&format!("{field}.path"), join_path(&target.url, &s.path));
+    let mut headers = target.headers.clone();
+    for (key, value) in header_map(&format!("{field}.headers"), &s.headers, problems)? {
+        headers.insert(key.expect("a fresh HeaderMap yields a name for each value"), value);
+    }
+    let (body, content_type) = match (&s.body, &s.json) {
+        (Some(_), Some(_)) => {
+            problems.add(field, "give either `body` or `json`, not both");
+            return None;
+        }
+        (Some(body), None) => (Bytes::from(body.clone()), None),
+        (None, Some(json)) => (Bytes::from(json.to_string()), Some(HeaderValue::from_static("application/json"))),
+        (None, None) => (Bytes::new(), None),
+    };
+    if let Some(value) = content_type {
+        headers.entry(CONTENT_TYPE).or_insert(value);
+    }
+    for (i, code) in s.expect.status.iter().enumerate() {
+        if !(100..=599).contains(code) {
+            problems.add(format!("{field}.expect.status[{i}]"), format!("{code} is not an HTTP status code"));
+        }
+    }
+    Some(Step {
+        name,
+        method: method?,
+        uri: uri?,
+        headers,
+        body,
+        expect: Expect {
+            status: s.expect.status.clone(),
+            body_contains: s.expect.body_contains.clone(),
+            max_latency: s.expect.max_latency,
+        },
+    })
+}
+
+/// Parses configured headers; values are marked sensitive so no `Debug` print shows them.
+fn header_map(field: &str, headers: &BTreeMap<String, String>, problems: &mut Problems) -> Option<HeaderMap> {
+    let mut map = HeaderMap::new();
+    let mut ok = true;
+    for (key, value) in headers {
+        let name = problems.check(&format!("{field}.{key}"), HeaderName::from_bytes(key.as_bytes()));
+        let value = problems.check(&format!("{field}.{key}"), HeaderValue::from_str(value));
+        match (name, value) {
+            (Some(name), Some(mut value)) => {
+                value.set_sensitive(true);
+                map.insert(name, value);
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(map)
+}
+
+/// Joins a step path onto the target URL (keeping the URL's own path as a prefix).
+fn join_path(base: &Uri, path: &str) -> Result<Uri, String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must start with `/`"));
+    }
+    let prefix = base.path().trim_end_matches('/');
+    let joined = format!(
+        "{}://{}{prefix}{path}",
+        base.scheme_str().unwrap_or("http"),
+        base.authority().map(|a| a.as_str()).unwrap_or_default()
+    );
+    joined.parse().map_err(|e| format!("`{path}` does not make a valid URL: {e}"))
+}
+
+/// Names become label values and must stay tidy: `[a-z][a-z0-9_]*`.
+fn check_name(field: &str, name: &str, problems: &mut Problems) {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        problems.add(field, format!("`{name}` must match [a-z][a-z0-9_]*"));
+    }
+}
+
+fn check_ratio(field: &str, ratio: Option<f64>, problems: &mut Problems) {
+    if ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+        problems.add(field, "must be a ratio between 0 and 1");
+    }
+}
+
+/// The base layout plus every SLO latency threshold, so "fraction under the SLO" is exact.
+fn latency_buckets(probes: &[Arc<Probe>]) -> Vec<f64> {
+    let thresholds = probes.iter().flat_map(|p| [p.slo.p95, p.slo.p99]).flatten();
+    let mut buckets: Vec<f64> = BASE_LATENCY_BUCKETS
+        .into_iter()
+        .chain(thresholds.map(|d| d.as_secs_f64()))
+        .collect();
+    buckets.sort_by(f64::total_cmp);
+    buckets.dedup();
+    buckets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(yaml: &str) -> Result<Plan, PlanError> {
+        Plan::try_from(Config::parse(yaml, |_| None).expect("parses"))
+    }
+
+    const TARGET: &str = "targets: {api: {url: 'http://127.0.0.1:1/base/'}}\n";
+
+    #[test]
+    fn joins_paths_and_merges_headers() {
+        let yaml = format!(
+            "{TARGET}probes:\n- name: p\n  target: api\n  load: {{rate: 2}}\n  request: {{path: /x?y=1, json: {{a: 1}}}}"
+        );
+        let plan = plan(&yaml).expect("valid");
+        let step = &plan.probes[0].steps[0];
+        assert_eq!(step.uri, "http://127.0.0.1:1/base/x?y=1");
+        assert_eq!(step.name, "request");
+        assert_eq!(step.headers[CONTENT_TYPE], "application/json");
+        assert_eq!(&step.body[..], br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn slo_thresholds_become_buckets() {
+        let yaml = format!(
+            "{TARGET}probes:\n- name: p\n  target: api\n  load: {{rate: 2}}\n  request: {{}}\n  slo: {{p95: 42ms, p99: 100ms}}"
+        );
+        let buckets = plan(&yaml).expect("valid").latency_buckets;
+        assert!(buckets.contains(&0.042));
+        assert_eq!(buckets.iter().filter(|b| **b == 0.1).count(), 1);
+        assert!(buckets.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let yaml = format!(
+            "{TARGET}probes:\n- name: P\n  target: api\n  load: {{rate: 0}}\n  request: {{}}"
+        );
+        let err = plan(&yaml).expect_err("invalid");
+        let fields: Vec<&str> = err.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["probes[0].name", "probes[0].load.rate"]);
+    }
+}

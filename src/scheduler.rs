@@ -1,0 +1,200 @@
+//! One task per probe: turns its schedule into runs and each run's arrival offsets into
+//! iterations, enforcing `max_in_flight` and recording what happened.
+//!
+//! Arrivals are due at `run start + offset` (see `arrival.rs`); on each wake-up every arrival
+//! that is due is dispatched at once, so a late timer never delays later arrivals. An arrival
+//! that finds `max_in_flight` iterations running is dropped and counted: never queued, never
+//! caught up later. Iterations run on a shared [`TaskTracker`] so shutdown can drain them.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::arrival::Arrivals;
+use crate::metrics::{DropReason, ProbeMetrics};
+use crate::plan::{Probe, Schedule};
+use crate::runner::{IterationReport, Runner};
+use crate::status::{RunState, StatusBoard, unix_seconds};
+
+mod cron;
+
+/// Starts one iteration at its intended instant and reports what it did.
+///
+/// The HTTP [`Runner`] is the real implementation; scheduler tests use a stub.
+pub trait Iterate: Send + Sync + 'static {
+    /// Runs one iteration that was due at `intended_at`.
+    fn iterate(&self, intended_at: Instant) -> impl Future<Output = IterationReport> + Send;
+}
+
+impl Iterate for Runner {
+    fn iterate(&self, intended_at: Instant) -> impl Future<Output = IterationReport> + Send {
+        self.run_iteration(intended_at)
+    }
+}
+
+/// Everything one probe's schedule needs; cheap handles only.
+#[derive(Debug)]
+pub struct ProbeSchedule<I> {
+    /// Index of the probe in the plan (and in `status`).
+    pub index: usize,
+    /// The probe.
+    pub probe: Arc<Probe>,
+    /// Runs its iterations.
+    pub iterate: Arc<I>,
+    /// Its metric handles.
+    pub metrics: Arc<ProbeMetrics>,
+    /// The shared status board.
+    pub status: Arc<StatusBoard>,
+    /// Where iterations run, so shutdown can wait for them.
+    pub iterations: TaskTracker,
+    /// Stops new arrivals.
+    pub shutdown: CancellationToken,
+    /// How often a continuous probe closes its report window.
+    pub report_interval: Duration,
+}
+
+impl<I: Iterate> ProbeSchedule<I> {
+    /// Runs the probe's schedule until shutdown.
+    pub async fn run(self) {
+        let in_flight = Arc::new(Semaphore::new(self.probe.max_in_flight));
+        match self.probe.schedule.clone() {
+            Schedule::Continuous => {
+                self.run_window(&in_flight, None, Some(self.report_interval)).await;
+                self.close_window();
+            }
+            Schedule::Every { every, run_for } => self.run_every(&in_flight, every, run_for).await,
+            Schedule::Cron { cron, run_for } => self.run_cron(&in_flight, &cron, run_for).await,
+        }
+        self.status.set_state(self.index, RunState::Stopped);
+    }
+
+    /// A run at start-up, then one every `every` from then; slots that pass while a run
+    /// is still going are skipped and counted.
+    async fn run_every(&self, in_flight: &Arc<Semaphore>, every: Duration, run_for: Duration) {
+        let origin = Instant::now();
+        let mut slot: u32 = 0;
+        loop {
+            let slot_start = origin + every * slot;
+            if !self.wait_until(slot_start).await {
+                return;
+            }
+            self.run_bounded(in_flight, run_for).await;
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let elapsed = Instant::now() - origin;
+            let next = (elapsed.as_nanos() / every.as_nanos()) as u32 + 1;
+            let skipped = next.saturating_sub(slot + 1);
+            if skipped > 0 {
+                self.metrics.record_run_skipped(u64::from(skipped));
+            }
+            slot = next;
+            let next_run = SystemTime::now() + (origin + every * slot).saturating_duration_since(Instant::now());
+            self.status.set_state(self.index, RunState::Waiting { next_run: Some(unix_seconds(next_run)) });
+        }
+    }
+
+    /// A run at each cron occurrence; occurrences missed while a run is going are counted.
+    async fn run_cron(&self, in_flight: &Arc<Semaphore>, expression: &croner::Cron, run_for: Duration) {
+        loop {
+            let now = jiff::Zoned::now();
+            let Some(next) = cron::next_after(expression, &now) else {
+                tracing::error!(probe = %self.probe.name, "cron expression has no future occurrence; probe stops");
+                return;
+            };
+            let wait = cron::duration_between(&now, &next);
+            let next_run = unix_seconds(SystemTime::now() + wait);
+            self.status.set_state(self.index, RunState::Waiting { next_run: Some(next_run) });
+            if !self.wait_until(Instant::now() + wait).await {
+                return;
+            }
+            self.run_bounded(in_flight, run_for).await;
+            let skipped = cron::occurrences_between(expression, &next, &jiff::Zoned::now());
+            if skipped > 0 {
+                self.metrics.record_run_skipped(skipped);
+            }
+        }
+    }
+
+    /// Sleeps until `at`; false when shutdown came first.
+    async fn wait_until(&self, at: Instant) -> bool {
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => false,
+            () = sleep_until(at) => true,
+        }
+    }
+
+    /// One run of `run_for`, then its verdict once its iterations are done.
+    async fn run_bounded(&self, in_flight: &Arc<Semaphore>, run_for: Duration) {
+        let run = self.run_window(in_flight, Some(run_for), None).await;
+        run.close();
+        // The verdict waits for the run's last iterations, each bounded by its timeouts.
+        let longest = self.probe.target.timeout * self.probe.steps.len() as u32;
+        if tokio::time::timeout(longest + Duration::from_secs(1), run.wait()).await.is_err() {
+            tracing::warn!(probe = %self.probe.name, "iterations outlived their timeouts");
+        }
+        self.close_window();
+    }
+
+    /// Dispatches a run's arrivals until they end or shutdown; returns the run's tracker.
+    async fn run_window(&self, in_flight: &Arc<Semaphore>, run_for: Option<Duration>, report_every: Option<Duration>) -> TaskTracker {
+        let run = TaskTracker::new();
+        let start = Instant::now();
+        self.metrics.record_run_start(self.probe.rate.per_second());
+        self.status.open_window(self.index);
+        self.status.set_state(self.index, RunState::Running { since: unix_seconds(SystemTime::now()) });
+        let mut arrivals = Arrivals::new(self.probe.rate, run_for);
+        let mut next_report = report_every.map(|every| (start + every, every));
+        while let Some(offset) = arrivals.peek() {
+            let due = start + offset;
+            let wake = next_report.map_or(due, |(at, _)| at.min(due));
+            if !self.wait_until(wake).await {
+                break;
+            }
+            let now = Instant::now();
+            if let Some((at, every)) = next_report.filter(|(at, _)| *at <= now) {
+                self.close_window();
+                next_report = Some((at + every, every));
+            }
+            while let Some(offset) = arrivals.peek().filter(|o| start + *o <= now) {
+                arrivals.next();
+                self.dispatch(in_flight, &run, start + offset, now);
+            }
+        }
+        self.metrics.record_run_end();
+        run
+    }
+
+    /// Starts one iteration due at `due`, or drops it when `max_in_flight` are running.
+    fn dispatch(&self, in_flight: &Arc<Semaphore>, run: &TaskTracker, due: Instant, now: Instant) {
+        self.metrics.record_arrival();
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            self.metrics.record_dropped_arrival(DropReason::MaxInFlight);
+            self.status.record_arrival(self.index, true);
+            return;
+        };
+        self.status.record_arrival(self.index, false);
+        self.metrics.record_iteration_start(now - due);
+        let (iterate, metrics, status, index) = (self.iterate.clone(), self.metrics.clone(), self.status.clone(), self.index);
+        let planned_steps = self.probe.steps.len();
+        let iteration = async move {
+            let report = iterate.iterate(due).await;
+            let succeeded = report.succeeded(planned_steps);
+            metrics.record_iteration(&report, succeeded);
+            status.record_iteration(index, &report, succeeded);
+            drop(permit);
+        };
+        self.iterations.spawn(run.track_future(iteration));
+    }
+
+    /// Closes the current report window and exports its verdict.
+    fn close_window(&self) {
+        let report = self.status.close_window(self.index);
+        self.metrics.record_run_verdict(report.success, SystemTime::now());
+    }
+}

@@ -1,0 +1,87 @@
+//! loadprobe's own HTTP endpoints: the telemetry path, health, readiness, the status API
+//! and the landing page. Handlers only read shared state; they never touch the load.
+//!
+//! Adding a new route: add it in [`router`], keep the handler a few lines that read
+//! [`AppState`], and list it on the landing page (`page.rs`) and in the README.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{self, Format, Metrics};
+use crate::page;
+use crate::status::{FailureRecord, ProbeSnapshot, StatusBoard};
+
+/// What the handlers read.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Metrics to encode.
+    pub metrics: Arc<Metrics>,
+    /// Live probe status.
+    pub status: Arc<StatusBoard>,
+    /// Where metrics are served (`--web.telemetry-path`).
+    pub telemetry_path: String,
+}
+
+/// Body of `GET /api/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct StatusResponse {
+    /// loadprobe's version.
+    pub version: &'static str,
+    /// Every probe's state, totals and last report.
+    pub probes: Vec<ProbeSnapshot>,
+    /// The latest failures, newest first.
+    pub recent_failures: Vec<FailureRecord>,
+}
+
+/// The router of every endpoint.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(landing))
+        .route(&state.telemetry_path, get(scrape))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/api/v1/status", get(api_status))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    let body = metrics::encode(state.metrics.registry(), format);
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+async fn healthy() -> &'static str {
+    "Healthy\n"
+}
+
+/// Ready once the config is loaded, which is before the server starts: never depends on
+/// the target, so a failing target does not take loadprobe out of its Service.
+async fn ready() -> (StatusCode, &'static str) {
+    (StatusCode::OK, "Ready\n")
+}
+
+async fn api_status(State(state): State<AppState>) -> Json<StatusResponse> {
+    Json(StatusResponse {
+        version: env!("CARGO_PKG_VERSION"),
+        probes: state.status.snapshot(),
+        recent_failures: state.status.recent_failures(),
+    })
+}
+
+async fn landing(State(state): State<AppState>) -> Html<String> {
+    Html(page::render(&state.telemetry_path, &state.status.snapshot(), &state.status.recent_failures()))
+}
