@@ -70,7 +70,8 @@ mod tests {
 
     #[test]
     fn offsets_are_exact_multiples_of_the_interval() {
-        let offsets: Vec<Duration> = Arrivals::new(rate(100.0), Some(Duration::from_millis(50))).collect();
+        let offsets: Vec<Duration> =
+            Arrivals::new(rate(100.0), Some(Duration::from_millis(50))).collect();
         let expected: Vec<Duration> = (0..5).map(|i| Duration::from_millis(10 * i)).collect();
         assert_eq!(offsets, expected);
     }
@@ -85,12 +86,16 @@ mod tests {
     fn far_offsets_do_not_drift() {
         let arrivals = Arrivals::new(rate(3.0), None);
         // One million arrivals at 3/s end at 333 333.333… s, not a rounding error away.
-        assert_eq!(arrivals.offset(1_000_000), Duration::from_nanos(333_333_333_333_333));
+        assert_eq!(
+            arrivals.offset(1_000_000),
+            Duration::from_nanos(333_333_333_333_333)
+        );
     }
 
     #[test]
     fn fractional_rates_are_supported() {
-        let offsets: Vec<Duration> = Arrivals::new(rate(0.5), Some(Duration::from_secs(5))).collect();
+        let offsets: Vec<Duration> =
+            Arrivals::new(rate(0.5), Some(Duration::from_secs(5))).collect();
         assert_eq!(offsets, [0, 2, 4].map(Duration::from_secs));
     }
 }

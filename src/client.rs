@@ -79,12 +79,19 @@ pub struct TransportError {
 }
 
 /// Sends `step` and reads the whole body (kept only when `keep_body`).
-pub async fn send(client: &HttpClient, step: &Step, keep_body: bool) -> Result<Response, TransportError> {
+pub async fn send(
+    client: &HttpClient,
+    step: &Step,
+    keep_body: bool,
+) -> Result<Response, TransportError> {
     let mut request = Request::new(Full::new(step.body.clone()));
     *request.method_mut() = step.method.clone();
     *request.uri_mut() = step.uri.clone();
     *request.headers_mut() = step.headers.clone();
-    let response = client.request(request).await.map_err(classify_request_error)?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(classify_request_error)?;
     let status = response.status().as_u16();
     let mut body = response.into_body();
     let mut kept = keep_body.then(Vec::new);
@@ -121,7 +128,11 @@ fn classify_request_error(error: hyper_util::client::legacy::Error) -> Transport
         }
         source = cause.source();
     }
-    let reason = if error.is_connect() { Reason::Connect } else { Reason::Io };
+    let reason = if error.is_connect() {
+        Reason::Connect
+    } else {
+        Reason::Io
+    };
     let message = match std::error::Error::source(&error) {
         Some(cause) => format!("{error}: {cause}"),
         None => error.to_string(),
@@ -168,7 +179,9 @@ impl ConnectError {
     fn reason(&self) -> Reason {
         match self {
             ConnectError::Tls { .. } => Reason::Tls,
-            ConnectError::NoHost | ConnectError::Resolve { .. } | ConnectError::Tcp { .. } => Reason::Connect,
+            ConnectError::NoHost | ConnectError::Resolve { .. } | ConnectError::Tcp { .. } => {
+                Reason::Connect
+            }
         }
     }
 }
@@ -182,7 +195,9 @@ pub struct Connector {
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector").field("tls", &self.tls.is_some()).finish()
+        f.debug_struct("Connector")
+            .field("tls", &self.tls.is_some())
+            .finish()
     }
 }
 
@@ -201,24 +216,43 @@ impl tower_service::Service<Uri> for Connector {
     }
 }
 
-async fn connect(uri: Uri, tls: Option<tokio_rustls::TlsConnector>) -> Result<Stream, ConnectError> {
-    let host = uri.host().ok_or(ConnectError::NoHost)?.trim_matches(['[', ']']).to_owned();
+async fn connect(
+    uri: Uri,
+    tls: Option<tokio_rustls::TlsConnector>,
+) -> Result<Stream, ConnectError> {
+    let host = uri
+        .host()
+        .ok_or(ConnectError::NoHost)?
+        .trim_matches(['[', ']'])
+        .to_owned();
     let https = uri.scheme_str() == Some("https");
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let addresses: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
         .await
-        .map_err(|source| ConnectError::Resolve { host: host.clone(), source })?
+        .map_err(|source| ConnectError::Resolve {
+            host: host.clone(),
+            source,
+        })?
         .collect();
     let tcp = TcpStream::connect(&addresses[..])
         .await
-        .map_err(|source| ConnectError::Tcp { host: host.clone(), source })?;
+        .map_err(|source| ConnectError::Tcp {
+            host: host.clone(),
+            source,
+        })?;
     // Requests are small and latency is what we measure: never wait for Nagle.
-    tcp.set_nodelay(true).map_err(|source| ConnectError::Tcp { host: host.clone(), source })?;
+    tcp.set_nodelay(true).map_err(|source| ConnectError::Tcp {
+        host: host.clone(),
+        source,
+    })?;
     let Some(tls) = tls.filter(|_| https) else {
         return Ok(Stream::Plain(tcp));
     };
-    let name = rustls::pki_types::ServerName::try_from(host.clone())
-        .map_err(|e| ConnectError::Tls { host: host.clone(), source: io::Error::other(e) })?;
+    let name =
+        rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| ConnectError::Tls {
+            host: host.clone(),
+            source: io::Error::other(e),
+        })?;
     let stream = tls
         .connect(name, tcp)
         .await
@@ -238,14 +272,20 @@ pub enum Stream {
 impl Connection for Stream {
     fn connected(&self) -> Connected {
         match self {
-            Stream::Tls(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => Connected::new().negotiated_h2(),
+            Stream::Tls(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                Connected::new().negotiated_h2()
+            }
             _ => Connected::new(),
         }
     }
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -254,7 +294,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),

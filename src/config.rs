@@ -198,11 +198,17 @@ pub enum ScheduleConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScheduleWindow {
-    #[serde(default, with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional")]
+    #[serde(
+        default,
+        with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional"
+    )]
     every: Option<Duration>,
     #[serde(default)]
     cron: Option<String>,
-    #[serde(rename = "for", with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
+    #[serde(
+        rename = "for",
+        with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required"
+    )]
     run_for: Duration,
 }
 
@@ -219,7 +225,9 @@ impl<'de> Visitor<'de> for ScheduleVisitor {
     type Value = ScheduleConfig;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("`continuous`, `{every: DURATION, for: DURATION}` or `{cron: EXPR, for: DURATION}`")
+        f.write_str(
+            "`continuous`, `{every: DURATION, for: DURATION}` or `{cron: EXPR, for: DURATION}`",
+        )
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
@@ -240,7 +248,9 @@ impl<'de> Visitor<'de> for ScheduleVisitor {
                 cron,
                 run_for: window.run_for,
             }),
-            _ => Err(de::Error::custom("a schedule needs exactly one of `every` or `cron`")),
+            _ => Err(de::Error::custom(
+                "a schedule needs exactly one of `every` or `cron`",
+            )),
         }
     }
 }
@@ -342,7 +352,9 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A `${VAR}` names a variable that is not set.
-    #[error("line {line}: environment variable `{name}` is not set (write `$${{...}}` for a literal)")]
+    #[error(
+        "line {line}: environment variable `{name}` is not set (write `$${{...}}` for a literal)"
+    )]
     MissingVariable {
         /// The variable's name.
         name: String,
@@ -424,15 +436,24 @@ mod tests {
     #[test]
     fn missing_variable_names_its_line() {
         let err = expand_variables("a: 1\nb: ${NOPE}", env).expect_err("must fail");
-        assert!(matches!(err, ConfigError::MissingVariable { line: 2, .. }), "{err}");
+        assert!(
+            matches!(err, ConfigError::MissingVariable { line: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn schedule_forms_parse() {
         let parse = |s: &str| yaml_serde::from_str::<ScheduleConfig>(s);
         assert_eq!(parse("continuous").expect("ok"), ScheduleConfig::Continuous);
-        assert!(matches!(parse("{every: 10m, for: 1m}").expect("ok"), ScheduleConfig::Every { .. }));
-        assert!(matches!(parse("{cron: '* * * * *', for: 1m}").expect("ok"), ScheduleConfig::Cron { .. }));
+        assert!(matches!(
+            parse("{every: 10m, for: 1m}").expect("ok"),
+            ScheduleConfig::Every { .. }
+        ));
+        assert!(matches!(
+            parse("{cron: '* * * * *', for: 1m}").expect("ok"),
+            ScheduleConfig::Cron { .. }
+        ));
         assert!(parse("{every: 1m, cron: '* * * * *', for: 1s}").is_err());
         assert!(parse("sometimes").is_err());
     }

@@ -65,8 +65,14 @@ pub fn router(settings: DemoConfig) -> Router {
 }
 
 /// Serves the demo target on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, settings: DemoConfig, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(settings)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+pub async fn serve(
+    listener: TcpListener,
+    settings: DemoConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(settings))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 impl Demo {
@@ -94,7 +100,11 @@ async fn fast(State(demo): State<Arc<Demo>>) -> Response {
 
 async fn tail(State(demo): State<Arc<Demo>>) -> Response {
     let slow = fastrand::f64() < demo.settings.tail_ratio;
-    let latency = if slow { demo.settings.tail_latency } else { demo.latency() };
+    let latency = if slow {
+        demo.settings.tail_latency
+    } else {
+        demo.latency()
+    };
     tokio::time::sleep(latency).await;
     demo.answer("/tail", StatusCode::OK, "ok")
 }
@@ -113,7 +123,11 @@ async fn pool(State(demo): State<Arc<Demo>>) -> Response {
 async fn flaky(State(demo): State<Arc<Demo>>) -> Response {
     tokio::time::sleep(demo.latency()).await;
     if fastrand::f64() < demo.settings.failure_ratio {
-        demo.answer("/flaky", StatusCode::INTERNAL_SERVER_ERROR, "injected failure")
+        demo.answer(
+            "/flaky",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "injected failure",
+        )
     } else {
         demo.answer("/flaky", StatusCode::OK, "ok")
     }
@@ -129,10 +143,15 @@ struct LatencyQuery {
 async fn set_latency(State(demo): State<Arc<Demo>>, Query(query): Query<LatencyQuery>) -> Response {
     match query.value.parse::<jiff::SignedDuration>() {
         Ok(latency) if !latency.is_negative() => {
-            demo.latency_nanos.store(latency.as_nanos() as u64, Ordering::Relaxed);
+            demo.latency_nanos
+                .store(latency.as_nanos() as u64, Ordering::Relaxed);
             format!("latency set to {latency:#}\n").into_response()
         }
-        _ => (StatusCode::BAD_REQUEST, format!("cannot read `{}` as a duration such as 20ms\n", query.value)).into_response(),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            format!("cannot read `{}` as a duration such as 20ms\n", query.value),
+        )
+            .into_response(),
     }
 }
 
@@ -141,7 +160,12 @@ async fn show_latency(State(demo): State<Arc<Demo>>) -> String {
 }
 
 async fn stats(State(demo): State<Arc<Demo>>) -> Json<Stats> {
-    Json(demo.stats.lock().expect("stats lock is never poisoned").clone())
+    Json(
+        demo.stats
+            .lock()
+            .expect("stats lock is never poisoned")
+            .clone(),
+    )
 }
 
 /// Binds the demo target's listener (loopback only, checked by the plan).

@@ -100,25 +100,47 @@ pub async fn run(
     if let Some(demo) = &plan.demo {
         let listener = demo::bind(demo.listen)
             .await
-            .map_err(|source| RunError::BindDemo { address: demo.listen, source })?;
-        servers.spawn(demo::serve(listener, demo.settings.clone(), stop_servers.clone()));
+            .map_err(|source| RunError::BindDemo {
+                address: demo.listen,
+                source,
+            })?;
+        servers.spawn(demo::serve(
+            listener,
+            demo.settings.clone(),
+            stop_servers.clone(),
+        ));
     }
-    let state = AppState { metrics: metrics.clone(), status: status.clone(), telemetry_path: telemetry_path.to_owned() };
+    let state = AppState {
+        metrics: metrics.clone(),
+        status: status.clone(),
+        telemetry_path: telemetry_path.to_owned(),
+    };
     let router = server::router(state);
     for listener in listeners {
-        servers.spawn(server::serve(listener, router.clone(), stop_servers.clone()));
+        servers.spawn(server::serve(
+            listener,
+            router.clone(),
+            stop_servers.clone(),
+        ));
     }
     let stop_arrivals = CancellationToken::new();
     let iterations = TaskTracker::new();
     let mut schedules = start_schedules(&plan, &metrics, &status, &iterations, &stop_arrivals)?;
-    tracing::info!(probes = plan.probes.len(), targets = plan.targets.len(), "loadprobe started");
+    tracing::info!(
+        probes = plan.probes.len(),
+        targets = plan.targets.len(),
+        "loadprobe started"
+    );
 
     shutdown.await;
     tracing::info!("shutting down: stopping arrivals, draining in-flight iterations");
     stop_arrivals.cancel();
     while schedules.join_next().await.is_some() {}
     iterations.close();
-    if tokio::time::timeout(plan.global.drain_timeout, iterations.wait()).await.is_err() {
+    if tokio::time::timeout(plan.global.drain_timeout, iterations.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(timeout = ?plan.global.drain_timeout, "drain timeout expired; abandoning in-flight iterations");
     }
     let snapshots = status.snapshot();

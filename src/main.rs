@@ -17,7 +17,11 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 #[command(version, about)]
 struct Cli {
     /// Configuration file.
-    #[arg(long = "config.file", env = "LOADPROBE_CONFIG_FILE", default_value = "loadprobe.yml")]
+    #[arg(
+        long = "config.file",
+        env = "LOADPROBE_CONFIG_FILE",
+        default_value = "loadprobe.yml"
+    )]
     config_file: PathBuf,
     /// Validate the configuration, print what is wrong, and exit 0 (valid) or 1.
     #[arg(long = "config.check")]
@@ -40,16 +44,27 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogLevel { Debug, Info, Warn, Error }
+enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat { Logfmt, Json }
+enum LogFormat {
+    Logfmt,
+    Json,
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_level, cli.log_format);
-    let config = Config::load(&cli.config_file).with_context(|| format!("invalid config {}", cli.config_file.display()));
-    let plan = config.and_then(|c| Plan::try_from(c).with_context(|| format!("invalid config {}", cli.config_file.display())));
+    let config = Config::load(&cli.config_file)
+        .with_context(|| format!("invalid config {}", cli.config_file.display()));
+    let plan = config.and_then(|c| {
+        Plan::try_from(c).with_context(|| format!("invalid config {}", cli.config_file.display()))
+    });
     if cli.config_check {
         match plan {
             Ok(_) => println!("{}: valid", cli.config_file.display()),
@@ -61,13 +76,22 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let plan = plan?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(cli.worker_threads.max(1)).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.worker_threads.max(1))
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let mut listeners = Vec::new();
         for address in &cli.listen_addresses {
             // `:10180` means every interface, as in the Go exporters.
-            let address = if address.starts_with(':') { format!("0.0.0.0{address}") } else { address.clone() };
-            let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
+            let address = if address.starts_with(':') {
+                format!("0.0.0.0{address}")
+            } else {
+                address.clone()
+            };
+            let listener = TcpListener::bind(&address)
+                .await
+                .with_context(|| format!("cannot listen on {address}"))?;
             tracing::info!(address = %listener.local_addr()?, "listening");
             listeners.push(listener);
         }
@@ -84,13 +108,26 @@ fn init_logging(level: LogLevel, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Logfmt => registry.with(tracing_logfmt::builder().layer().with_writer(std::io::stderr)).init(),
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init(),
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
     }
 }
 
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

@@ -221,9 +221,21 @@ impl Families {
 }
 
 fn register(r: &mut Registry, f: &Families) {
-    r.register("requests", "Requests attempted, every attempt", f.requests.clone());
-    r.register("request_failures", "Failed requests by reason", f.failures.clone());
-    r.register("responses", "Responses received by status code", f.responses.clone());
+    r.register(
+        "requests",
+        "Requests attempted, every attempt",
+        f.requests.clone(),
+    );
+    r.register(
+        "request_failures",
+        "Failed requests by reason",
+        f.failures.clone(),
+    );
+    r.register(
+        "responses",
+        "Responses received by status code",
+        f.responses.clone(),
+    );
     r.register_with_unit(
         "request_duration",
         "Request latency from the intended start to the last body byte",
@@ -231,27 +243,90 @@ fn register(r: &mut Registry, f: &Families) {
         f.durations.clone(),
     );
     r.register("iterations", "Iterations finished", f.iterations.clone());
-    r.register("iteration_failures", "Iterations with a failed step", f.iteration_failures.clone());
-    r.register("arrivals", "Arrivals planned by the schedule", f.arrivals.clone());
-    r.register("arrivals_dropped", "Arrivals not started, by reason", f.dropped.clone());
+    r.register(
+        "iteration_failures",
+        "Iterations with a failed step",
+        f.iteration_failures.clone(),
+    );
+    r.register(
+        "arrivals",
+        "Arrivals planned by the schedule",
+        f.arrivals.clone(),
+    );
+    r.register(
+        "arrivals_dropped",
+        "Arrivals not started, by reason",
+        f.dropped.clone(),
+    );
     r.register_with_unit(
         "schedule_lag",
         "Delay between an arrival's intended and actual start",
         Unit::Seconds,
         f.schedule_lag.clone(),
     );
-    r.register("in_flight_iterations", "Iterations running now", f.in_flight.clone());
-    r.register("arrival_rate", "Arrivals per second planned right now, 0 when idle", f.arrival_rate.clone());
-    r.register("run_active", "Whether a run is in progress", f.run_active.clone());
-    r.register("runs_skipped", "Scheduled runs skipped because the previous run was still going", f.runs_skipped.clone());
-    r.register("last_run_success", "Whether the last finished run met every SLO", f.last_run_success.clone());
-    r.register_with_unit("last_run_timestamp", "When the last run finished", Unit::Seconds, f.last_run_timestamp.clone());
-    r.register_with_unit("slo_latency", "Latency SLO threshold by percentile", Unit::Seconds, f.slo_latency.clone());
-    r.register("slo_error_ratio", "Highest acceptable error ratio", f.slo_error_ratio.clone());
-    r.register("slo_throttled_ratio", "Highest acceptable throttled ratio", f.slo_throttled_ratio.clone());
-    r.register("slo_min_rate", "Lowest acceptable achieved rate per second", f.slo_min_rate.clone());
-    r.register_with_unit("slo_recovery", "Longest acceptable recovery after a burst", Unit::Seconds, f.slo_recovery.clone());
-    r.register("config_last_reload_successful", "Whether the last configuration load succeeded", f.reload_successful.clone());
+    r.register(
+        "in_flight_iterations",
+        "Iterations running now",
+        f.in_flight.clone(),
+    );
+    r.register(
+        "arrival_rate",
+        "Arrivals per second planned right now, 0 when idle",
+        f.arrival_rate.clone(),
+    );
+    r.register(
+        "run_active",
+        "Whether a run is in progress",
+        f.run_active.clone(),
+    );
+    r.register(
+        "runs_skipped",
+        "Scheduled runs skipped because the previous run was still going",
+        f.runs_skipped.clone(),
+    );
+    r.register(
+        "last_run_success",
+        "Whether the last finished run met every SLO",
+        f.last_run_success.clone(),
+    );
+    r.register_with_unit(
+        "last_run_timestamp",
+        "When the last run finished",
+        Unit::Seconds,
+        f.last_run_timestamp.clone(),
+    );
+    r.register_with_unit(
+        "slo_latency",
+        "Latency SLO threshold by percentile",
+        Unit::Seconds,
+        f.slo_latency.clone(),
+    );
+    r.register(
+        "slo_error_ratio",
+        "Highest acceptable error ratio",
+        f.slo_error_ratio.clone(),
+    );
+    r.register(
+        "slo_throttled_ratio",
+        "Highest acceptable throttled ratio",
+        f.slo_throttled_ratio.clone(),
+    );
+    r.register(
+        "slo_min_rate",
+        "Lowest acceptable achieved rate per second",
+        f.slo_min_rate.clone(),
+    );
+    r.register_with_unit(
+        "slo_recovery",
+        "Longest acceptable recovery after a burst",
+        Unit::Seconds,
+        f.slo_recovery.clone(),
+    );
+    r.register(
+        "config_last_reload_successful",
+        "Whether the last configuration load succeeded",
+        f.reload_successful.clone(),
+    );
     r.register_with_unit(
         "config_last_reload_success_timestamp",
         "When the configuration was last loaded successfully",
@@ -299,17 +374,26 @@ struct StepMetrics {
 
 impl ProbeMetrics {
     fn resolve(probe: &Probe, f: &Families) -> Self {
-        let p = ProbeLabels { probe: probe.name.clone() };
+        let p = ProbeLabels {
+            probe: probe.name.clone(),
+        };
         set_slo_gauges(probe, f);
         let steps = probe
             .steps
             .iter()
             .map(|step| {
-                let labels = StepLabels { probe: probe.name.clone(), step: step.name.clone() };
+                let labels = StepLabels {
+                    probe: probe.name.clone(),
+                    step: step.name.clone(),
+                };
                 let failures = Reason::ALL
                     .iter()
                     .map(|&reason| {
-                        let l = FailureLabels { probe: probe.name.clone(), step: step.name.clone(), reason };
+                        let l = FailureLabels {
+                            probe: probe.name.clone(),
+                            step: step.name.clone(),
+                            reason,
+                        };
                         f.failures.get_or_create_owned(&l)
                     })
                     .collect();
@@ -323,7 +407,10 @@ impl ProbeMetrics {
                 }
             })
             .collect();
-        let dropped = DropLabels { probe: probe.name.clone(), reason: DropReason::MaxInFlight };
+        let dropped = DropLabels {
+            probe: probe.name.clone(),
+            reason: DropReason::MaxInFlight,
+        };
         Self {
             arrivals: f.arrivals.get_or_create_owned(&p),
             dropped_max_in_flight: f.dropped.get_or_create_owned(&dropped),
@@ -424,11 +511,18 @@ impl ProbeMetrics {
 
 impl StepMetrics {
     fn response_counter(&self, code: u16) -> Counter {
-        let mut known = self.responses.lock().expect("response cache lock is never poisoned");
+        let mut known = self
+            .responses
+            .lock()
+            .expect("response cache lock is never poisoned");
         if let Some((_, counter)) = known.iter().find(|(c, _)| *c == code) {
             return counter.clone();
         }
-        let labels = ResponseLabels { probe: self.labels.probe.clone(), step: self.labels.step.clone(), code };
+        let labels = ResponseLabels {
+            probe: self.labels.probe.clone(),
+            step: self.labels.step.clone(),
+            code,
+        };
         let counter = self.responses_family.get_or_create_owned(&labels);
         known.push((code, counter.clone()));
         counter
@@ -436,12 +530,19 @@ impl StepMetrics {
 }
 
 fn set_slo_gauges(probe: &Probe, f: &Families) {
-    let p = ProbeLabels { probe: probe.name.clone() };
+    let p = ProbeLabels {
+        probe: probe.name.clone(),
+    };
     let slo = &probe.slo;
     for (percentile, value) in [("p95", slo.p95), ("p99", slo.p99)] {
         if let Some(value) = value {
-            let labels = PercentileLabels { probe: probe.name.clone(), percentile };
-            f.slo_latency.get_or_create(&labels).set(value.as_secs_f64());
+            let labels = PercentileLabels {
+                probe: probe.name.clone(),
+                percentile,
+            };
+            f.slo_latency
+                .get_or_create(&labels)
+                .set(value.as_secs_f64());
         }
     }
     let gauges = [
@@ -458,5 +559,7 @@ fn set_slo_gauges(probe: &Probe, f: &Families) {
 }
 
 fn unix_seconds(at: SystemTime) -> f64 {
-    at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }

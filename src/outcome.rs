@@ -103,9 +103,15 @@ mod tests {
 
     #[test]
     fn throttled_only_when_not_expected() {
-        assert_eq!(classify_status(429, false), Outcome::Failure(Reason::Throttled));
+        assert_eq!(
+            classify_status(429, false),
+            Outcome::Failure(Reason::Throttled)
+        );
         assert_eq!(classify_status(429, true), Outcome::Success);
-        assert_eq!(classify_status(500, false), Outcome::Failure(Reason::Status));
+        assert_eq!(
+            classify_status(500, false),
+            Outcome::Failure(Reason::Status)
+        );
     }
 
     #[test]

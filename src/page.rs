@@ -6,7 +6,11 @@ use std::fmt::Write as _;
 use crate::status::{FailureRecord, ProbeSnapshot, RunState};
 
 /// Renders the page from a snapshot.
-pub fn render(telemetry_path: &str, probes: &[ProbeSnapshot], failures: &[FailureRecord]) -> String {
+pub fn render(
+    telemetry_path: &str,
+    probes: &[ProbeSnapshot],
+    failures: &[FailureRecord],
+) -> String {
     let mut html = String::with_capacity(8 * 1024);
     html.push_str(HEAD);
     let path = escape(telemetry_path);
@@ -61,7 +65,10 @@ fn probe_row(html: &mut String, p: &ProbeSnapshot) {
     let last = match &p.last_report {
         None => "–".to_owned(),
         Some(r) if r.success => "<span class=\"ok\">met SLOs</span>".to_owned(),
-        Some(r) => format!("<span class=\"bad\">failed: {}</span>", escape(&r.violations.join("; "))),
+        Some(r) => format!(
+            "<span class=\"bad\">failed: {}</span>",
+            escape(&r.violations.join("; "))
+        ),
     };
     let t = &p.totals;
     let _ = write!(
@@ -83,7 +90,11 @@ fn probe_row(html: &mut String, p: &ProbeSnapshot) {
 /// Unix seconds as an RFC 3339 UTC time.
 fn timestamp(unix_seconds: f64) -> String {
     jiff::Timestamp::from_millisecond((unix_seconds * 1000.0) as i64)
-        .map(|t| t.round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default())
+        .map(|t| {
+            t.round(jiff::Unit::Second)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        })
         .unwrap_or_default()
 }
 
@@ -109,7 +120,10 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]

@@ -228,14 +228,19 @@ impl TryFrom<Config> for Plan {
         for (i, probe) in config.probes.iter().enumerate() {
             let field = format!("probes[{i}]");
             if !seen.insert(probe.name.clone()) {
-                problems.add(format!("{field}.name"), format!("duplicate probe name `{}`", probe.name));
+                problems.add(
+                    format!("{field}.name"),
+                    format!("duplicate probe name `{}`", probe.name),
+                );
             }
             if let Some(p) = build_probe(&field, probe, &targets, &mut problems) {
                 probes.push(Arc::new(p));
             }
         }
         if !problems.0.is_empty() {
-            return Err(PlanError { problems: problems.0 });
+            return Err(PlanError {
+                problems: problems.0,
+            });
         }
         let latency_buckets = latency_buckets(&probes);
         Ok(Plan {
@@ -251,15 +256,24 @@ impl TryFrom<Config> for Plan {
 fn build_demo(demo: DemoConfig, problems: &mut Problems) -> Option<Demo> {
     let listen = problems.check("demo.listen", demo.listen.parse::<SocketAddr>())?;
     if !listen.ip().is_loopback() {
-        problems.add("demo.listen", "the demo target listens on loopback only (127.0.0.0/8 or ::1)");
+        problems.add(
+            "demo.listen",
+            "the demo target listens on loopback only (127.0.0.0/8 or ::1)",
+        );
     }
-    for (key, ratio) in [("tail_ratio", demo.tail_ratio), ("failure_ratio", demo.failure_ratio)] {
+    for (key, ratio) in [
+        ("tail_ratio", demo.tail_ratio),
+        ("failure_ratio", demo.failure_ratio),
+    ] {
         check_ratio(&format!("demo.{key}"), Some(ratio), problems);
     }
     if demo.pool_size == 0 {
         problems.add("demo.pool_size", "must be at least 1");
     }
-    Some(Demo { listen, settings: demo })
+    Some(Demo {
+        listen,
+        settings: demo,
+    })
 }
 
 fn build_target(name: &str, t: &TargetConfig, problems: &mut Problems) -> Option<Target> {
@@ -273,7 +287,10 @@ fn build_target(name: &str, t: &TargetConfig, problems: &mut Problems) -> Option
         None => Vec::new(),
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path).and_then(|it| it.collect());
-            problems.check(&format!("{field}.tls.ca_file"), certs.map_err(|e| format!("{}: {e}", path.display())))?
+            problems.check(
+                &format!("{field}.tls.ca_file"),
+                certs.map_err(|e| format!("{}: {e}", path.display())),
+            )?
         }
     };
     let headers = header_map(&format!("{field}.headers"), &t.headers, problems)?;
@@ -291,10 +308,14 @@ fn build_target(name: &str, t: &TargetConfig, problems: &mut Problems) -> Option
 }
 
 fn parse_base_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http" | "https") if uri.authority().is_some() => Ok(uri),
-        _ => Err(format!("`{url}` must be an absolute http:// or https:// URL")),
+        _ => Err(format!(
+            "`{url}` must be an absolute http:// or https:// URL"
+        )),
     }
 }
 
@@ -306,13 +327,19 @@ fn build_probe(
 ) -> Option<Probe> {
     check_name(&format!("{field}.name"), &p.name, problems);
     let Some(target) = targets.iter().find(|t| t.name == p.target).cloned() else {
-        problems.add(format!("{field}.target"), format!("unknown target `{}`", p.target));
+        problems.add(
+            format!("{field}.target"),
+            format!("unknown target `{}`", p.target),
+        );
         return None;
     };
     let schedule = build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
     let rate = Rate::new(p.load.rate);
     if rate.is_none() {
-        problems.add(format!("{field}.load.rate"), "must be a number above 0 (arrivals per second)");
+        problems.add(
+            format!("{field}.load.rate"),
+            "must be a number above 0 (arrivals per second)",
+        );
     }
     if p.load.max_in_flight == 0 {
         problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
@@ -346,12 +373,20 @@ fn build_schedule(field: &str, s: &ScheduleConfig, problems: &mut Problems) -> O
             } else if run_for > every {
                 problems.add(format!("{field}.for"), "must not be longer than `every`");
             }
-            Some(Schedule::Every { every: *every, run_for: *run_for })
+            Some(Schedule::Every {
+                every: *every,
+                run_for: *run_for,
+            })
         }
         ScheduleConfig::Cron { cron, run_for } => {
-            let parsed = cron.parse::<croner::Cron>().map_err(|e| format!("invalid cron expression `{cron}`: {e}"));
+            let parsed = cron
+                .parse::<croner::Cron>()
+                .map_err(|e| format!("invalid cron expression `{cron}`: {e}"));
             let cron = problems.check(&format!("{field}.cron"), parsed)?;
-            Some(Schedule::Cron { cron: Box::new(cron), run_for: *run_for })
+            Some(Schedule::Cron {
+                cron: Box::new(cron),
+                run_for: *run_for,
+            })
         }
     }
 }
@@ -359,21 +394,39 @@ fn build_schedule(field: &str, s: &ScheduleConfig, problems: &mut Problems) -> O
 fn build_slo(field: &str, slo: Option<&SloConfig>, problems: &mut Problems) {
     let Some(slo) = slo else { return };
     check_ratio(&format!("{field}.error_ratio"), slo.error_ratio, problems);
-    check_ratio(&format!("{field}.throttled_ratio"), slo.throttled_ratio, problems);
+    check_ratio(
+        &format!("{field}.throttled_ratio"),
+        slo.throttled_ratio,
+        problems,
+    );
     if slo.min_rate.is_some_and(|r| Rate::new(r).is_none()) {
         problems.add(format!("{field}.min_rate"), "must be a number above 0");
     }
-    for (key, value) in [("p95", slo.p95), ("p99", slo.p99), ("recovery", slo.recovery)] {
+    for (key, value) in [
+        ("p95", slo.p95),
+        ("p99", slo.p99),
+        ("recovery", slo.recovery),
+    ] {
         if value.is_some_and(|d| d.is_zero()) {
             problems.add(format!("{field}.{key}"), "must be above zero");
         }
     }
 }
 
-fn build_steps(field: &str, p: &ProbeConfig, target: &Target, problems: &mut Problems) -> Option<Vec<Step>> {
+fn build_steps(
+    field: &str,
+    p: &ProbeConfig,
+    target: &Target,
+    problems: &mut Problems,
+) -> Option<Vec<Step>> {
     let configs: Vec<(String, &StepConfig)> = match (&p.request, p.steps.is_empty()) {
         (Some(request), true) => vec![(format!("{field}.request"), request)],
-        (None, false) => p.steps.iter().enumerate().map(|(i, s)| (format!("{field}.steps[{i}]"), s)).collect(),
+        (None, false) => p
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{field}.steps[{i}]"), s))
+            .collect(),
         (Some(_), false) => {
             problems.add(field, "give either `steps` or `request`, not both");
             return None;
@@ -390,25 +443,43 @@ fn build_steps(field: &str, p: &ProbeConfig, target: &Target, problems: &mut Pro
             (Some(name), _) => name.clone(),
             (None, true) => "request".to_owned(),
             (None, false) => {
-                problems.add(format!("{step_field}.name"), "every step in `steps` needs a name");
+                problems.add(
+                    format!("{step_field}.name"),
+                    "every step in `steps` needs a name",
+                );
                 continue;
             }
         };
         check_name(&format!("{step_field}.name"), &name, problems);
         if !names.insert(name.clone()) {
-            problems.add(format!("{step_field}.name"), format!("duplicate step name `{name}`"));
+            problems.add(
+                format!("{step_field}.name"),
+                format!("duplicate step name `{name}`"),
+            );
         }
         steps.push(build_step(&step_field, name, config, target, problems));
     }
     steps.into_iter().collect()
 }
 
-fn build_step(field: &str, name: String, s: &StepConfig, target: &Target, problems: &mut Problems) -> Option<Step> {
-    let method = problems.check(&format!("{field}.method"), Method::from_bytes(s.method.as_bytes()));
+fn build_step(
+    field: &str,
+    name: String,
+    s: &StepConfig,
+    target: &Target,
+    problems: &mut Problems,
+) -> Option<Step> {
+    let method = problems.check(
+        &format!("{field}.method"),
+        Method::from_bytes(s.method.as_bytes()),
+    );
     let uri = problems.check(&format!("{field}.path"), join_path(&target.url, &s.path));
     let mut headers = target.headers.clone();
     for (key, value) in header_map(&format!("{field}.headers"), &s.headers, problems)? {
-        headers.insert(key.expect("a fresh HeaderMap yields a name for each value"), value);
+        headers.insert(
+            key.expect("a fresh HeaderMap yields a name for each value"),
+            value,
+        );
     }
     let (body, content_type) = match (&s.body, &s.json) {
         (Some(_), Some(_)) => {
@@ -416,7 +487,10 @@ fn build_step(field: &str, name: String, s: &StepConfig, target: &Target, proble
             return None;
         }
         (Some(body), None) => (Bytes::from(body.clone()), None),
-        (None, Some(json)) => (Bytes::from(json.to_string()), Some(HeaderValue::from_static("application/json"))),
+        (None, Some(json)) => (
+            Bytes::from(json.to_string()),
+            Some(HeaderValue::from_static("application/json")),
+        ),
         (None, None) => (Bytes::new(), None),
     };
     if let Some(value) = content_type {
@@ -424,7 +498,10 @@ fn build_step(field: &str, name: String, s: &StepConfig, target: &Target, proble
     }
     for (i, code) in s.expect.status.iter().enumerate() {
         if !(100..=599).contains(code) {
-            problems.add(format!("{field}.expect.status[{i}]"), format!("{code} is not an HTTP status code"));
+            problems.add(
+                format!("{field}.expect.status[{i}]"),
+                format!("{code} is not an HTTP status code"),
+            );
         }
     }
     Some(Step {
@@ -442,11 +519,18 @@ fn build_step(field: &str, name: String, s: &StepConfig, target: &Target, proble
 }
 
 /// Parses configured headers; values are marked sensitive so no `Debug` print shows them.
-fn header_map(field: &str, headers: &BTreeMap<String, String>, problems: &mut Problems) -> Option<HeaderMap> {
+fn header_map(
+    field: &str,
+    headers: &BTreeMap<String, String>,
+    problems: &mut Problems,
+) -> Option<HeaderMap> {
     let mut map = HeaderMap::new();
     let mut ok = true;
     for (key, value) in headers {
-        let name = problems.check(&format!("{field}.{key}"), HeaderName::from_bytes(key.as_bytes()));
+        let name = problems.check(
+            &format!("{field}.{key}"),
+            HeaderName::from_bytes(key.as_bytes()),
+        );
         let value = problems.check(&format!("{field}.{key}"), HeaderValue::from_str(value));
         match (name, value) {
             (Some(name), Some(mut value)) => {
@@ -470,7 +554,9 @@ fn join_path(base: &Uri, path: &str) -> Result<Uri, String> {
         base.scheme_str().unwrap_or("http"),
         base.authority().map(|a| a.as_str()).unwrap_or_default()
     );
-    joined.parse().map_err(|e| format!("`{path}` does not make a valid URL: {e}"))
+    joined
+        .parse()
+        .map_err(|e| format!("`{path}` does not make a valid URL: {e}"))
 }
 
 /// Names become label values and must stay tidy: `[a-z][a-z0-9_]*`.

@@ -35,7 +35,8 @@ pub struct IterationReport {
 impl IterationReport {
     /// Whether every step was sent and succeeded.
     pub fn succeeded(&self, planned_steps: usize) -> bool {
-        self.steps.len() == planned_steps && self.steps.iter().all(|s| s.outcome == Outcome::Success)
+        self.steps.len() == planned_steps
+            && self.steps.iter().all(|s| s.outcome == Outcome::Success)
     }
 }
 
@@ -79,7 +80,8 @@ impl Runner {
     async fn run_step(&self, index: usize, step: &Step, intended_at: Instant) -> StepReport {
         let deadline = intended_at + self.probe.target.timeout;
         let keep_body = step.expect.body_contains.is_some();
-        let result = tokio::time::timeout_at(deadline, client::send(&self.client, step, keep_body)).await;
+        let result =
+            tokio::time::timeout_at(deadline, client::send(&self.client, step, keep_body)).await;
         let latency = Instant::now().saturating_duration_since(intended_at);
         let (outcome, status, detail) = match result {
             Err(_) => {
@@ -92,7 +94,13 @@ impl Runner {
                 (outcome, Some(response.status), detail)
             }
         };
-        StepReport { step: index, outcome, status, latency, detail }
+        StepReport {
+            step: index,
+            outcome,
+            status,
+            latency,
+            detail,
+        }
     }
 }
 
@@ -101,12 +109,18 @@ fn check(step: &Step, response: &Response, latency: Duration) -> (Outcome, Optio
     let expect = &step.expect;
     let outcome = classify_status(response.status, expect.accepts_status(response.status));
     if outcome != Outcome::Success {
-        return (outcome, Some(format!("unexpected status {}", response.status)));
+        return (
+            outcome,
+            Some(format!("unexpected status {}", response.status)),
+        );
     }
     if let Some(needle) = &expect.body_contains {
         let body = response.body.as_deref().unwrap_or_default();
         if !contains(body, needle.as_bytes()) {
-            return (Outcome::Failure(Reason::Check), Some(format!("body does not contain {needle:?}")));
+            return (
+                Outcome::Failure(Reason::Check),
+                Some(format!("body does not contain {needle:?}")),
+            );
         }
     }
     if let Some(limit) = expect.max_latency
@@ -140,11 +154,18 @@ mod tests {
     }
 
     fn expect() -> Expect {
-        Expect { status: vec![], body_contains: None, max_latency: None }
+        Expect {
+            status: vec![],
+            body_contains: None,
+            max_latency: None,
+        }
     }
 
     fn response(status: u16, body: &str) -> Response {
-        Response { status, body: Some(Bytes::from(body.to_owned())) }
+        Response {
+            status,
+            body: Some(Bytes::from(body.to_owned())),
+        }
     }
 
     #[test]
@@ -154,18 +175,36 @@ mod tests {
         e.max_latency = Some(Duration::from_millis(10));
         let s = step(e);
         let fast = Duration::from_millis(1);
-        assert_eq!(check(&s, &response(200, "all ok"), fast).0, Outcome::Success);
-        assert_eq!(check(&s, &response(503, "ok"), fast).0, Outcome::Failure(Reason::Status));
-        assert_eq!(check(&s, &response(429, "ok"), fast).0, Outcome::Failure(Reason::Throttled));
-        assert_eq!(check(&s, &response(200, "nope"), fast).0, Outcome::Failure(Reason::Check));
+        assert_eq!(
+            check(&s, &response(200, "all ok"), fast).0,
+            Outcome::Success
+        );
+        assert_eq!(
+            check(&s, &response(503, "ok"), fast).0,
+            Outcome::Failure(Reason::Status)
+        );
+        assert_eq!(
+            check(&s, &response(429, "ok"), fast).0,
+            Outcome::Failure(Reason::Throttled)
+        );
+        assert_eq!(
+            check(&s, &response(200, "nope"), fast).0,
+            Outcome::Failure(Reason::Check)
+        );
         let slow = Duration::from_millis(11);
-        assert_eq!(check(&s, &response(200, "ok"), slow).0, Outcome::Failure(Reason::Check));
+        assert_eq!(
+            check(&s, &response(200, "ok"), slow).0,
+            Outcome::Failure(Reason::Check)
+        );
     }
 
     #[test]
     fn expected_429_is_a_success() {
         let mut e = expect();
         e.status = vec![200, 429];
-        assert_eq!(check(&step(e), &response(429, ""), Duration::ZERO).0, Outcome::Success);
+        assert_eq!(
+            check(&step(e), &response(429, ""), Duration::ZERO).0,
+            Outcome::Success
+        );
     }
 }

@@ -63,7 +63,8 @@ impl<I: Iterate> ProbeSchedule<I> {
         let in_flight = Arc::new(Semaphore::new(self.probe.max_in_flight));
         match self.probe.schedule.clone() {
             Schedule::Continuous => {
-                self.run_window(&in_flight, None, Some(self.report_interval)).await;
+                self.run_window(&in_flight, None, Some(self.report_interval))
+                    .await;
                 self.close_window();
             }
             Schedule::Every { every, run_for } => self.run_every(&in_flight, every, run_for).await,
@@ -93,13 +94,24 @@ impl<I: Iterate> ProbeSchedule<I> {
                 self.metrics.record_run_skipped(u64::from(skipped));
             }
             slot = next;
-            let next_run = SystemTime::now() + (origin + every * slot).saturating_duration_since(Instant::now());
-            self.status.set_state(self.index, RunState::Waiting { next_run: Some(unix_seconds(next_run)) });
+            let next_run = SystemTime::now()
+                + (origin + every * slot).saturating_duration_since(Instant::now());
+            self.status.set_state(
+                self.index,
+                RunState::Waiting {
+                    next_run: Some(unix_seconds(next_run)),
+                },
+            );
         }
     }
 
     /// A run at each cron occurrence; occurrences missed while a run is going are counted.
-    async fn run_cron(&self, in_flight: &Arc<Semaphore>, expression: &croner::Cron, run_for: Duration) {
+    async fn run_cron(
+        &self,
+        in_flight: &Arc<Semaphore>,
+        expression: &croner::Cron,
+        run_for: Duration,
+    ) {
         loop {
             let now = jiff::Zoned::now();
             let Some(next) = cron::next_after(expression, &now) else {
@@ -108,7 +120,12 @@ impl<I: Iterate> ProbeSchedule<I> {
             };
             let wait = cron::duration_between(&now, &next);
             let next_run = unix_seconds(SystemTime::now() + wait);
-            self.status.set_state(self.index, RunState::Waiting { next_run: Some(next_run) });
+            self.status.set_state(
+                self.index,
+                RunState::Waiting {
+                    next_run: Some(next_run),
+                },
+            );
             if !self.wait_until(Instant::now() + wait).await {
                 return;
             }
@@ -135,19 +152,32 @@ impl<I: Iterate> ProbeSchedule<I> {
         run.close();
         // The verdict waits for the run's last iterations, each bounded by its timeouts.
         let longest = self.probe.target.timeout * self.probe.steps.len() as u32;
-        if tokio::time::timeout(longest + Duration::from_secs(1), run.wait()).await.is_err() {
+        if tokio::time::timeout(longest + Duration::from_secs(1), run.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(probe = %self.probe.name, "iterations outlived their timeouts");
         }
         self.close_window();
     }
 
     /// Dispatches a run's arrivals until they end or shutdown; returns the run's tracker.
-    async fn run_window(&self, in_flight: &Arc<Semaphore>, run_for: Option<Duration>, report_every: Option<Duration>) -> TaskTracker {
+    async fn run_window(
+        &self,
+        in_flight: &Arc<Semaphore>,
+        run_for: Option<Duration>,
+        report_every: Option<Duration>,
+    ) -> TaskTracker {
         let run = TaskTracker::new();
         let start = Instant::now();
         self.metrics.record_run_start(self.probe.rate.per_second());
         self.status.open_window(self.index);
-        self.status.set_state(self.index, RunState::Running { since: unix_seconds(SystemTime::now()) });
+        self.status.set_state(
+            self.index,
+            RunState::Running {
+                since: unix_seconds(SystemTime::now()),
+            },
+        );
         let mut arrivals = Arrivals::new(self.probe.rate, run_for);
         let mut next_report = report_every.map(|every| (start + every, every));
         while let Some(offset) = arrivals.peek() {
@@ -180,7 +210,12 @@ impl<I: Iterate> ProbeSchedule<I> {
         };
         self.status.record_arrival(self.index, false);
         self.metrics.record_iteration_start(now - due);
-        let (iterate, metrics, status, index) = (self.iterate.clone(), self.metrics.clone(), self.status.clone(), self.index);
+        let (iterate, metrics, status, index) = (
+            self.iterate.clone(),
+            self.metrics.clone(),
+            self.status.clone(),
+            self.index,
+        );
         let planned_steps = self.probe.steps.len();
         let iteration = async move {
             let report = iterate.iterate(due).await;
@@ -195,6 +230,7 @@ impl<I: Iterate> ProbeSchedule<I> {
     /// Closes the current report window and exports its verdict.
     fn close_window(&self) {
         let report = self.status.close_window(self.index);
-        self.metrics.record_run_verdict(report.success, SystemTime::now());
+        self.metrics
+            .record_run_verdict(report.success, SystemTime::now());
     }
 }

@@ -53,8 +53,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -83,5 +89,9 @@ async fn api_status(State(state): State<AppState>) -> Json<StatusResponse> {
 }
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
-    Html(page::render(&state.telemetry_path, &state.status.snapshot(), &state.status.recent_failures()))
+    Html(page::render(
+        &state.telemetry_path,
+        &state.status.snapshot(),
+        &state.status.recent_failures(),
+    ))
 }

@@ -104,7 +104,13 @@ pub struct CountValues {
 
 impl Counts {
     fn read(&self, take: bool) -> CountValues {
-        let get = |c: &AtomicU64| if take { c.swap(0, Ordering::Relaxed) } else { c.load(Ordering::Relaxed) };
+        let get = |c: &AtomicU64| {
+            if take {
+                c.swap(0, Ordering::Relaxed)
+            } else {
+                c.load(Ordering::Relaxed)
+            }
+        };
         CountValues {
             arrivals: get(&self.arrivals),
             dropped: get(&self.dropped),
@@ -180,15 +186,26 @@ impl StatusBoard {
         let p = &self.probes[probe];
         for counts in [&p.totals, &p.window] {
             counts.iterations.fetch_add(1, Ordering::Relaxed);
-            counts.failed_iterations.fetch_add(u64::from(!succeeded), Ordering::Relaxed);
-            counts.requests.fetch_add(report.steps.len() as u64, Ordering::Relaxed);
+            counts
+                .failed_iterations
+                .fetch_add(u64::from(!succeeded), Ordering::Relaxed);
+            counts
+                .requests
+                .fetch_add(report.steps.len() as u64, Ordering::Relaxed);
         }
         for step in &report.steps {
             let micros = (step.latency.as_micros() as u64).clamp(1, MAX_TRACKED_MICROS);
-            p.latencies[step.step].lock().expect("latency lock is never poisoned").saturating_record(micros);
+            p.latencies[step.step]
+                .lock()
+                .expect("latency lock is never poisoned")
+                .saturating_record(micros);
             if let Outcome::Failure(reason) = step.outcome {
                 for counts in [&p.totals, &p.window] {
-                    let counter = if reason == Reason::Throttled { &counts.throttled } else { &counts.errors };
+                    let counter = if reason == Reason::Throttled {
+                        &counts.throttled
+                    } else {
+                        &counts.errors
+                    };
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
                 self.record_failure(p, step.step, reason, step.status, step.detail.clone());
@@ -196,7 +213,14 @@ impl StatusBoard {
         }
     }
 
-    fn record_failure(&self, p: &ProbeStatus, step: usize, reason: Reason, status: Option<u16>, detail: Option<String>) {
+    fn record_failure(
+        &self,
+        p: &ProbeStatus,
+        step: usize,
+        reason: Reason,
+        status: Option<u16>,
+        detail: Option<String>,
+    ) {
         let record = FailureRecord {
             at: unix_seconds(SystemTime::now()),
             probe: p.name.clone(),
@@ -205,7 +229,10 @@ impl StatusBoard {
             status,
             detail: detail.unwrap_or_default(),
         };
-        let mut failures = self.failures.lock().expect("failure ring lock is never poisoned");
+        let mut failures = self
+            .failures
+            .lock()
+            .expect("failure ring lock is never poisoned");
         if failures.len() == RECENT_FAILURES {
             failures.pop_front();
         }
@@ -214,7 +241,10 @@ impl StatusBoard {
 
     /// Probe `probe` changed state.
     pub fn set_state(&self, probe: usize, state: RunState) {
-        *self.probes[probe].state.lock().expect("state lock is never poisoned") = state;
+        *self.probes[probe]
+            .state
+            .lock()
+            .expect("state lock is never poisoned") = state;
     }
 
     /// Opens a new report window for probe `probe` (a run starts).
@@ -222,15 +252,26 @@ impl StatusBoard {
         let p = &self.probes[probe];
         p.window.read(true);
         for histogram in &p.latencies {
-            histogram.lock().expect("latency lock is never poisoned").reset();
+            histogram
+                .lock()
+                .expect("latency lock is never poisoned")
+                .reset();
         }
-        *p.window_start.lock().expect("window lock is never poisoned") = SystemTime::now();
+        *p.window_start
+            .lock()
+            .expect("window lock is never poisoned") = SystemTime::now();
     }
 
     /// Closes probe `probe`'s window: judges it against the SLOs, keeps and returns the report.
     pub fn close_window(&self, probe: usize) -> RunReport {
         let p = &self.probes[probe];
-        let started = std::mem::replace(&mut *p.window_start.lock().expect("window lock is never poisoned"), SystemTime::now());
+        let started = std::mem::replace(
+            &mut *p
+                .window_start
+                .lock()
+                .expect("window lock is never poisoned"),
+            SystemTime::now(),
+        );
         let counts = p.window.read(true);
         let steps = p
             .steps
@@ -256,7 +297,10 @@ impl StatusBoard {
 
     /// The recent failures, newest first.
     pub fn recent_failures(&self) -> Vec<FailureRecord> {
-        let failures = self.failures.lock().expect("failure ring lock is never poisoned");
+        let failures = self
+            .failures
+            .lock()
+            .expect("failure ring lock is never poisoned");
         failures.iter().rev().cloned().collect()
     }
 }
@@ -277,7 +321,11 @@ impl ProbeStatus {
             totals: Counts::default(),
             window: Counts::default(),
             window_start: Mutex::new(SystemTime::now()),
-            latencies: probe.steps.iter().map(|_| Mutex::new(histogram())).collect(),
+            latencies: probe
+                .steps
+                .iter()
+                .map(|_| Mutex::new(histogram()))
+                .collect(),
             last_report: Mutex::new(None),
         }
     }
@@ -288,9 +336,17 @@ impl ProbeStatus {
             target: self.target.clone(),
             schedule: self.schedule.clone(),
             planned_rate: self.planned_rate,
-            state: self.state.lock().expect("state lock is never poisoned").clone(),
+            state: self
+                .state
+                .lock()
+                .expect("state lock is never poisoned")
+                .clone(),
             totals: self.totals.read(false),
-            last_report: self.last_report.lock().expect("report lock is never poisoned").clone(),
+            last_report: self
+                .last_report
+                .lock()
+                .expect("report lock is never poisoned")
+                .clone(),
         }
     }
 }
@@ -305,5 +361,7 @@ fn describe(schedule: &Schedule) -> String {
 
 /// Seconds since the Unix epoch.
 pub fn unix_seconds(at: SystemTime) -> f64 {
-    at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }

@@ -29,7 +29,11 @@ impl Format {
                 media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
             })
         });
-        if wants_openmetrics { Format::OpenMetrics } else { Format::Prometheus }
+        if wants_openmetrics {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
+        }
     }
 
     /// The `Content-Type` of a response in this format.
@@ -68,7 +72,10 @@ fn to_prometheus_text(openmetrics: &str) -> String {
                 other => (family.to_owned(), other),
             };
             if let Some(help) = pending_help.take() {
-                let text = help.split_once(' ').map(|(_, text)| text).unwrap_or_default();
+                let text = help
+                    .split_once(' ')
+                    .map(|(_, text)| text)
+                    .unwrap_or_default();
                 out.push_str(&format!("# HELP {name} {text}\n"));
             }
             out.push_str(&format!("# TYPE {name} {kind}\n"));
@@ -92,7 +99,10 @@ mod tests {
         assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
         assert_eq!(Format::from_accept(Some("*/*")), Format::Prometheus);
         assert_eq!(Format::from_accept(None), Format::Prometheus);
-        assert_eq!(Format::from_accept(Some("application/openmetrics-text; q=0")), Format::Prometheus);
+        assert_eq!(
+            Format::from_accept(Some("application/openmetrics-text; q=0")),
+            Format::Prometheus
+        );
     }
 
     #[test]

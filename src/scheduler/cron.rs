@@ -48,7 +48,10 @@ mod tests {
         let every_15_minutes = cron("*/15 * * * *");
         let next = next_after(&every_15_minutes, &at("2026-11-23T10:15:00")).expect("has next");
         assert_eq!(next, at("2026-11-23T10:30:00"));
-        assert_eq!(duration_between(&at("2026-11-23T10:15:00"), &next), Duration::from_secs(900));
+        assert_eq!(
+            duration_between(&at("2026-11-23T10:15:00"), &next),
+            Duration::from_secs(900)
+        );
     }
 
     #[test]
@@ -61,8 +64,15 @@ mod tests {
     #[test]
     fn overrun_occurrences_are_counted_not_replayed() {
         let every_minute = cron("* * * * *");
-        let skipped = occurrences_between(&every_minute, &at("2026-11-23T10:00:00"), &at("2026-11-23T10:03:30"));
+        let skipped = occurrences_between(
+            &every_minute,
+            &at("2026-11-23T10:00:00"),
+            &at("2026-11-23T10:03:30"),
+        );
         assert_eq!(skipped, 3);
-        assert_eq!(duration_between(&at("2026-11-23T10:01:00"), &at("2026-11-23T10:00:00")), Duration::ZERO);
+        assert_eq!(
+            duration_between(&at("2026-11-23T10:01:00"), &at("2026-11-23T10:00:00")),
+            Duration::ZERO
+        );
     }
 }

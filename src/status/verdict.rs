@@ -66,13 +66,29 @@ pub struct RunReport {
 
 impl RunReport {
     /// Judges a window's counts and latencies against `slo`.
-    pub(super) fn judge(slo: &SloConfig, started: f64, elapsed: Duration, counts: CountValues, steps: Vec<StepLatency>) -> Self {
-        let ratio = |n: u64| if counts.requests == 0 { 0.0 } else { n as f64 / counts.requests as f64 };
+    pub(super) fn judge(
+        slo: &SloConfig,
+        started: f64,
+        elapsed: Duration,
+        counts: CountValues,
+        steps: Vec<StepLatency>,
+    ) -> Self {
+        let ratio = |n: u64| {
+            if counts.requests == 0 {
+                0.0
+            } else {
+                n as f64 / counts.requests as f64
+            }
+        };
         let error_ratio = ratio(counts.errors);
         let throttled_ratio = ratio(counts.throttled);
         let seconds = elapsed.as_secs_f64();
         let started_iterations = counts.arrivals - counts.dropped;
-        let achieved_rate = if seconds > 0.0 { started_iterations as f64 / seconds } else { 0.0 };
+        let achieved_rate = if seconds > 0.0 {
+            started_iterations as f64 / seconds
+        } else {
+            0.0
+        };
         let mut violations = Vec::new();
         if counts.requests == 0 {
             violations.push("no requests were sent".to_owned());
@@ -83,17 +99,27 @@ impl RunReport {
         }
         let limit = slo.throttled_ratio.unwrap_or(0.0);
         if throttled_ratio > limit {
-            violations.push(format!("throttled ratio {throttled_ratio:.4} above {limit}"));
+            violations.push(format!(
+                "throttled ratio {throttled_ratio:.4} above {limit}"
+            ));
         }
         for step in &steps {
-            for (name, measured, target) in [("p95", step.p95, slo.p95), ("p99", step.p99, slo.p99)] {
-                if let Some(target) = target.filter(|t| step.count > 0 && measured > t.as_secs_f64()) {
-                    violations.push(format!("{} {name} {measured:.4}s above {target:?}", step.step));
+            for (name, measured, target) in [("p95", step.p95, slo.p95), ("p99", step.p99, slo.p99)]
+            {
+                if let Some(target) =
+                    target.filter(|t| step.count > 0 && measured > t.as_secs_f64())
+                {
+                    violations.push(format!(
+                        "{} {name} {measured:.4}s above {target:?}",
+                        step.step
+                    ));
                 }
             }
         }
         if let Some(min_rate) = slo.min_rate.filter(|&min| achieved_rate < min) {
-            violations.push(format!("achieved rate {achieved_rate:.2}/s below {min_rate}/s"));
+            violations.push(format!(
+                "achieved rate {achieved_rate:.2}/s below {min_rate}/s"
+            ));
         }
         Self {
             started,
@@ -114,18 +140,43 @@ mod tests {
     use super::*;
 
     fn counts(requests: u64, errors: u64, throttled: u64) -> CountValues {
-        CountValues { arrivals: requests, iterations: requests, requests, errors, throttled, ..CountValues::default() }
+        CountValues {
+            arrivals: requests,
+            iterations: requests,
+            requests,
+            errors,
+            throttled,
+            ..CountValues::default()
+        }
     }
 
     fn latency(p95_ms: u64) -> StepLatency {
-        StepLatency { step: "s".into(), count: 10, p50: 0.001, p95: p95_ms as f64 / 1e3, p99: p95_ms as f64 / 1e3 }
+        StepLatency {
+            step: "s".into(),
+            count: 10,
+            p50: 0.001,
+            p95: p95_ms as f64 / 1e3,
+            p99: p95_ms as f64 / 1e3,
+        }
     }
 
     #[test]
     fn without_slo_any_failure_fails_the_run() {
-        let report = RunReport::judge(&SloConfig::default(), 0.0, Duration::from_secs(10), counts(100, 1, 0), vec![]);
+        let report = RunReport::judge(
+            &SloConfig::default(),
+            0.0,
+            Duration::from_secs(10),
+            counts(100, 1, 0),
+            vec![],
+        );
         assert!(!report.success);
-        let clean = RunReport::judge(&SloConfig::default(), 0.0, Duration::from_secs(10), counts(100, 0, 0), vec![]);
+        let clean = RunReport::judge(
+            &SloConfig::default(),
+            0.0,
+            Duration::from_secs(10),
+            counts(100, 0, 0),
+            vec![],
+        );
         assert!(clean.success, "{:?}", clean.violations);
     }
 
@@ -138,11 +189,29 @@ mod tests {
             min_rate: Some(9.0),
             ..SloConfig::default()
         };
-        let ok = RunReport::judge(&slo, 0.0, Duration::from_secs(10), counts(100, 2, 10), vec![latency(50)]);
+        let ok = RunReport::judge(
+            &slo,
+            0.0,
+            Duration::from_secs(10),
+            counts(100, 2, 10),
+            vec![latency(50)],
+        );
         assert!(ok.success, "{:?}", ok.violations);
-        let slow = RunReport::judge(&slo, 0.0, Duration::from_secs(10), counts(100, 3, 11), vec![latency(51)]);
+        let slow = RunReport::judge(
+            &slo,
+            0.0,
+            Duration::from_secs(10),
+            counts(100, 3, 11),
+            vec![latency(51)],
+        );
         assert_eq!(slow.violations.len(), 3, "{:?}", slow.violations);
-        let starved = RunReport::judge(&slo, 0.0, Duration::from_secs(20), counts(100, 0, 0), vec![]);
+        let starved = RunReport::judge(
+            &slo,
+            0.0,
+            Duration::from_secs(20),
+            counts(100, 0, 0),
+            vec![],
+        );
         assert_eq!(starved.violations, ["achieved rate 5.00/s below 9/s"]);
     }
 }
