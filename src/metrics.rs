@@ -465,11 +465,6 @@ impl ProbeMetrics {
         }
     }
 
-    /// An iteration was abandoned (shutdown drain expired) without a report.
-    pub fn record_iteration_abandoned(&self) {
-        self.in_flight.dec();
-    }
-
     /// A run began, planning `per_second` arrivals.
     pub fn record_run_start(&self, per_second: f64) {
         self.run_active.set(1);
@@ -501,6 +496,11 @@ impl ProbeMetrics {
     /// Arrivals dropped at `max_in_flight` so far.
     pub fn dropped_at_max_in_flight(&self) -> u64 {
         self.dropped_max_in_flight.get()
+    }
+
+    /// Scheduled runs skipped so far.
+    pub fn runs_skipped(&self) -> u64 {
+        self.runs_skipped.get()
     }
 
     /// Iterations in flight now.

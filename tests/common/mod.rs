@@ -1,0 +1,117 @@
+//! Test helpers: in-process targets and exporters on 127.0.0.1:0, scraping and parsing.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use loadprobe::config::{Config, DemoConfig};
+use loadprobe::demo::Stats;
+use loadprobe::plan::Plan;
+use loadprobe::status::ProbeSnapshot;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Starts the demo target on a free loopback port.
+pub async fn spawn_demo(settings: DemoConfig) -> (SocketAddr, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind demo");
+    let addr = listener.local_addr().expect("demo address");
+    let stop = CancellationToken::new();
+    tokio::spawn(loadprobe::demo::serve(listener, settings, stop.clone()));
+    (addr, stop)
+}
+
+/// The demo target's ground truth.
+pub async fn demo_stats(addr: SocketAddr) -> Stats {
+    let body = get(addr, "/admin/stats", None).await.1;
+    serde_json::from_str(&body).expect("stats JSON")
+}
+
+/// A running exporter.
+pub struct Exporter {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Vec<ProbeSnapshot>>,
+}
+
+impl Exporter {
+    /// Stops it (as SIGTERM would) and returns each probe's final state.
+    pub async fn shutdown(mut self) -> Vec<ProbeSnapshot> {
+        let _ = self.stop.take().expect("not stopped yet").send(());
+        tokio::time::timeout(Duration::from_secs(15), self.task).await.expect("shuts down in time").expect("run task")
+    }
+}
+
+/// Parses a config and runs it with a listener on a free loopback port.
+pub async fn spawn_exporter(yaml: &str) -> Exporter {
+    let config = Config::parse(yaml, |_| None).expect("config parses");
+    let plan = Plan::try_from(config).expect("config is valid");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind exporter");
+    let addr = listener.local_addr().expect("exporter address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        loadprobe::run(plan, vec![listener], "/metrics", shutdown).await.expect("run succeeds")
+    });
+    Exporter { addr, stop: Some(stop), task }
+}
+
+/// A minimal HTTP/1.1 GET over a fresh connection: (status, body, content type).
+pub async fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (u16, String) {
+    let (status, body, _) = get_with_type(addr, path, accept).await;
+    (status, body)
+}
+
+/// Like [`get`], also returning the Content-Type.
+pub async fn get_with_type(addr: SocketAddr, path: &str, accept: Option<&str>) -> (u16, String, String) {
+    send(addr, http::Method::GET, path, accept).await
+}
+
+/// A POST without a body: (status, body).
+pub async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (status, body, _) = send(addr, http::Method::POST, path, None).await;
+    (status, body)
+}
+
+async fn send(addr: SocketAddr, method: http::Method, path: &str, accept: Option<&str>) -> (u16, String, String) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(connection);
+    let mut request = http::Request::builder().method(method).uri(path).header("host", addr.to_string());
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let request = request.body(http_body_util::Empty::<bytes::Bytes>::new()).expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned(), content_type)
+}
+
+/// The value of the sample `name{labels}` in Prometheus text, where `labels` is the exact
+/// label string between the braces (in exposition order).
+pub fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels).and_then(|rest| rest.strip_prefix(' ')))
+        .map(|value| value.trim().parse().expect("numeric sample"))
+}
+
+/// Sum of every sample of metric `name` whose labels contain all of `contains`.
+pub fn sum(text: &str, name: &str, contains: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter(|line| contains.iter().all(|c| line.contains(c)))
+        .map(|line| line.rsplit(' ').next().expect("value").parse::<f64>().expect("numeric"))
+        .sum()
+}
