@@ -361,8 +361,8 @@ pub enum ConfigError {
         /// 1-based line of the reference.
         line: usize,
     },
-    /// The YAML is malformed or does not fit the schema; the message names path and line.
-    #[error("{0}")]
+    /// The YAML is malformed or does not fit the schema; the source names path and line.
+    #[error("cannot parse YAML")]
     Parse(#[from] yaml_serde::Error),
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them all: formatting, lints, unit and end-to-end
+# tests, then checks a real scrape with promtool (Debian `prometheus`) and with the
+# reference OpenMetrics parser (PyPI `prometheus-client`, in a venv under target/).
+# Works on a fresh Debian machine with the Rust toolchain; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v promtool >/dev/null; then
+  echo "--- installing Debian prometheus (promtool)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+  # The package starts a Prometheus server; the tests need only promtool.
+  as_root systemctl stop prometheus 2>/dev/null || as_root pkill -x prometheus 2>/dev/null || true
+fi
+venv=target/test-venv
+if [ ! -x "$venv/bin/python" ]; then
+  echo "--- creating $venv with prometheus-client (OpenMetrics reference parser)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q prometheus-client==0.21.1
+fi
+
+echo "--- cargo fmt --check"
+cargo fmt --all -- --check
+echo "--- cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+echo "--- cargo test"
+cargo test --locked
+
+echo "--- scrape of the demo config: promtool check metrics + OpenMetrics parser"
+./scripts/check-scrape.sh target/debug/loadprobe "$venv/bin/python"
+echo "--- all tests passed"
