@@ -9,20 +9,33 @@ const BIN: &str = env!("CARGO_BIN_EXE_loadprobe");
 
 #[test]
 fn config_check_accepts_the_demo_config() {
-    let out = Command::new(BIN).args(["--config.check", "--config.file=config/loadprobe.yml"]).output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["--config.check", "--config.file=config/loadprobe.yml"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
 }
 
 #[test]
 fn config_check_names_field_and_line_and_exits_1() {
     let out = Command::new(BIN)
-        .args(["--config.check", "--config.file=tests/testdata/invalid/unknown_key.yaml"])
+        .args([
+            "--config.check",
+            "--config.file=tests/testdata/invalid/unknown_key.yaml",
+        ])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("probes[0].load") && stderr.contains("line 7"), "{stderr}");
+    assert!(
+        stderr.contains("probes[0].load") && stderr.contains("line 7"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -31,10 +44,17 @@ fn config_check_lists_every_problem() {
     let path = dir.path().join("bad.yml");
     let yaml = "targets: {api: {url: 'http://127.0.0.1:1'}}\nprobes:\n- {name: a, target: api, load: {rate: 0}, request: {}}\n- {name: b, target: nope, load: {rate: 1}, request: {}}\n";
     std::fs::write(&path, yaml).expect("write");
-    let out = Command::new(BIN).arg("--config.check").arg(format!("--config.file={}", path.display())).output().expect("runs");
+    let out = Command::new(BIN)
+        .arg("--config.check")
+        .arg(format!("--config.file={}", path.display()))
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("probes[0].load.rate") && stderr.contains("probes[1].target"), "{stderr}");
+    assert!(
+        stderr.contains("probes[0].load.rate") && stderr.contains("probes[1].target"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -48,7 +68,9 @@ async fn sigterm_drains_logs_a_summary_and_exits_0() {
     let (demo, _stop) = common::spawn_demo(loadprobe::config::DemoConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("loadprobe.yml");
-    let yaml = format!("targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n- {{name: soak, target: demo, load: {{rate: 20}}, request: {{path: /fast}}}}\n");
+    let yaml = format!(
+        "targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n- {{name: soak, target: demo, load: {{rate: 20}}, request: {{path: /fast}}}}\n"
+    );
     std::fs::write(&path, yaml).expect("write");
     let child = Command::new(BIN)
         .arg(format!("--config.file={}", path.display()))
@@ -57,15 +79,28 @@ async fn sigterm_drains_logs_a_summary_and_exits_0() {
         .spawn()
         .expect("starts");
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let started = Instant::now();
     let out = child.wait_with_output().expect("exits");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(out.status.success(), "exit {:?}", out.status);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary = stderr.lines().find(|l| l.contains("final summary")).unwrap_or_else(|| panic!("{stderr}"));
-    assert!(summary.contains("probe=soak") && summary.contains("errors=0"), "{summary}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains("final summary"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        summary.contains("probe=soak") && summary.contains("errors=0"),
+        "{summary}"
+    );
     let received = common::demo_stats(demo).await.received["/fast"];
-    assert!(summary.contains(&format!("requests={received}")), "{summary} vs {received} received");
+    assert!(
+        summary.contains(&format!("requests={received}")),
+        "{summary} vs {received} received"
+    );
 }

@@ -46,48 +46,134 @@ fn every_shipped_config_is_valid() {
 
 /// Each fixture under tests/testdata/invalid/ and what its error must say.
 const INVALID: &[(&str, &[&str])] = &[
-    ("bad_cron", &["probes[0].schedule.cron", "invalid cron expression `61 * * * *`"]),
+    (
+        "bad_cron",
+        &[
+            "probes[0].schedule.cron",
+            "invalid cron expression `61 * * * *`",
+        ],
+    ),
     ("bad_duration", &["targets.api.timeout", "line 5 column 14"]),
-    ("bad_header", &["probes[0].request.headers.Bad Header", "invalid HTTP header name"]),
+    (
+        "bad_header",
+        &[
+            "probes[0].request.headers.Bad Header",
+            "invalid HTTP header name",
+        ],
+    ),
     ("bad_indent", &["line 5 column 4"]),
-    ("bad_method", &["probes[0].request.method", "invalid HTTP method"]),
-    ("bad_path", &["probes[0].request.path", "must start with `/`"]),
-    ("bad_probe_name", &["probes[0].name", "must match [a-z][a-z0-9_]*"]),
-    ("bad_ratio", &["probes[0].slo.error_ratio", "between 0 and 1"]),
-    ("bad_schedule_word", &["probes[0].schedule", "\"sometimes\"", "line 7"]),
-    ("bad_status_code", &["probes[0].request.expect.status[1]", "999"]),
-    ("bad_url", &["targets.api.url", "`ftp//nowhere` is not a URL"]),
-    ("body_and_json", &["probes[0].request", "either `body` or `json`"]),
-    ("ca_file_missing", &["targets.api.tls.ca_file", "/nonexistent/ca.pem"]),
+    (
+        "bad_method",
+        &["probes[0].request.method", "invalid HTTP method"],
+    ),
+    (
+        "bad_path",
+        &["probes[0].request.path", "must start with `/`"],
+    ),
+    (
+        "bad_probe_name",
+        &["probes[0].name", "must match [a-z][a-z0-9_]*"],
+    ),
+    (
+        "bad_ratio",
+        &["probes[0].slo.error_ratio", "between 0 and 1"],
+    ),
+    (
+        "bad_schedule_word",
+        &["probes[0].schedule", "\"sometimes\"", "line 7"],
+    ),
+    (
+        "bad_status_code",
+        &["probes[0].request.expect.status[1]", "999"],
+    ),
+    (
+        "bad_url",
+        &["targets.api.url", "`ftp//nowhere` is not a URL"],
+    ),
+    (
+        "body_and_json",
+        &["probes[0].request", "either `body` or `json`"],
+    ),
+    (
+        "ca_file_missing",
+        &["targets.api.tls.ca_file", "/nonexistent/ca.pem"],
+    ),
     ("demo_not_loopback", &["demo.listen", "loopback only"]),
-    ("duplicate_probe", &["probes[1].name", "duplicate probe name `p`"]),
-    ("duplicate_step", &["probes[0].steps[1].name", "duplicate step name `a`"]),
-    ("every_and_cron", &["probes[0].schedule", "exactly one of `every` or `cron`", "line 7"]),
-    ("for_longer_than_every", &["probes[0].schedule.for", "must not be longer than `every`"]),
-    ("missing_variable", &["line 5", "`LOADPROBE_TEST_UNSET_TOKEN` is not set"]),
+    (
+        "duplicate_probe",
+        &["probes[1].name", "duplicate probe name `p`"],
+    ),
+    (
+        "duplicate_step",
+        &["probes[0].steps[1].name", "duplicate step name `a`"],
+    ),
+    (
+        "every_and_cron",
+        &[
+            "probes[0].schedule",
+            "exactly one of `every` or `cron`",
+            "line 7",
+        ],
+    ),
+    (
+        "for_longer_than_every",
+        &["probes[0].schedule.for", "must not be longer than `every`"],
+    ),
+    (
+        "missing_variable",
+        &["line 5", "`LOADPROBE_TEST_UNSET_TOKEN` is not set"],
+    ),
     ("negative_rate", &["probes[0].load.rate", "above 0"]),
     ("no_steps", &["probes[0]", "needs `steps` or `request`"]),
-    ("step_without_name", &["probes[0].steps[0].name", "needs a name"]),
-    ("steps_and_request", &["probes[0]", "either `steps` or `request`"]),
-    ("unknown_key", &["probes[0].load", "unknown field `ratee`", "line 7 column 12"]),
-    ("unknown_target", &["probes[0].target", "unknown target `nope`"]),
-    ("zero_max_in_flight", &["probes[0].load.max_in_flight", "at least 1"]),
+    (
+        "step_without_name",
+        &["probes[0].steps[0].name", "needs a name"],
+    ),
+    (
+        "steps_and_request",
+        &["probes[0]", "either `steps` or `request`"],
+    ),
+    (
+        "unknown_key",
+        &[
+            "probes[0].load",
+            "unknown field `ratee`",
+            "line 7 column 12",
+        ],
+    ),
+    (
+        "unknown_target",
+        &["probes[0].target", "unknown target `nope`"],
+    ),
+    (
+        "zero_max_in_flight",
+        &["probes[0].load.max_in_flight", "at least 1"],
+    ),
     ("zero_rate", &["probes[0].load.rate", "above 0"]),
 ];
 
 #[test]
 fn each_invalid_fixture_fails_with_its_message() {
     let files = yaml_files("tests/testdata/invalid");
-    let names: Vec<String> = files.iter().map(|f| f.file_stem().expect("stem").to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_stem().expect("stem").to_string_lossy().into_owned())
+        .collect();
     let listed: Vec<&str> = INVALID.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, listed, "every fixture has a row in the table and every row a fixture");
+    assert_eq!(
+        names, listed,
+        "every fixture has a row in the table and every row a fixture"
+    );
     for (file, (name, expected)) in files.iter().zip(INVALID) {
         let error = match check(file) {
             Ok(_) => panic!("{name}: loaded, but it must be rejected"),
             Err(error) => error,
         };
         for needle in *expected {
-            assert!(error.contains(needle), "{name}: {error:?} should contain {needle:?}");
+            assert!(
+                error.contains(needle),
+                "{name}: {error:?} should contain {needle:?}"
+            );
         }
     }
 }

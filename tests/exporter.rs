@@ -16,7 +16,8 @@ fn config(demo: std::net::SocketAddr, probes: &str) -> String {
 async fn settled_scrape(addr: std::net::SocketAddr) -> String {
     for _ in 0..100 {
         let text = get(addr, "/metrics", None).await.1;
-        let busy = sum(&text, "loadprobe_in_flight_iterations", &[]) + sum(&text, "loadprobe_run_active", &[]);
+        let busy = sum(&text, "loadprobe_in_flight_iterations", &[])
+            + sum(&text, "loadprobe_run_active", &[]);
         if busy == 0.0 {
             return text;
         }
@@ -27,7 +28,11 @@ async fn settled_scrape(addr: std::net::SocketAddr) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_match_what_the_target_received_and_sent() {
-    let settings = DemoConfig { pool_size: 2, pool_latency: Duration::from_millis(30), ..DemoConfig::default() };
+    let settings = DemoConfig {
+        pool_size: 2,
+        pool_latency: Duration::from_millis(30),
+        ..DemoConfig::default()
+    };
     let (demo, _stop) = spawn_demo(settings).await;
     let probes = "- name: pool\n  target: demo\n  schedule: {every: 1h, for: 600ms}\n  load: {rate: 100, max_in_flight: 200}\n  request: {path: /pool}\n\
                   - name: fast\n  target: demo\n  schedule: {every: 1h, for: 600ms}\n  load: {rate: 50}\n  request: {path: /fast}\n";
@@ -36,19 +41,54 @@ async fn counts_match_what_the_target_received_and_sent() {
     let text = settled_scrape(exporter.addr).await;
     let truth = demo_stats(demo).await;
 
-    assert_eq!(sample(&text, r#"loadprobe_arrivals_total{probe="pool"}"#), Some(60.0));
-    assert_eq!(sample(&text, r#"loadprobe_arrivals_total{probe="fast"}"#), Some(30.0));
+    assert_eq!(
+        sample(&text, r#"loadprobe_arrivals_total{probe="pool"}"#),
+        Some(60.0)
+    );
+    assert_eq!(
+        sample(&text, r#"loadprobe_arrivals_total{probe="fast"}"#),
+        Some(30.0)
+    );
     let received = |path: &str| truth.received.get(path).copied().unwrap_or(0) as f64;
-    assert_eq!(sample(&text, r#"loadprobe_requests_total{probe="pool",step="request"}"#), Some(received("/pool")));
-    assert_eq!(sample(&text, r#"loadprobe_requests_total{probe="fast",step="request"}"#), Some(received("/fast")));
+    assert_eq!(
+        sample(
+            &text,
+            r#"loadprobe_requests_total{probe="pool",step="request"}"#
+        ),
+        Some(received("/pool"))
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"loadprobe_requests_total{probe="fast",step="request"}"#
+        ),
+        Some(received("/fast"))
+    );
     for (code, answered) in &truth.answered {
-        let counted = sum(&text, "loadprobe_responses_total", &[&format!("code=\"{code}\"")]);
+        let counted = sum(
+            &text,
+            "loadprobe_responses_total",
+            &[&format!("code=\"{code}\"")],
+        );
         assert_eq!(counted, *answered as f64, "responses with code {code}");
     }
     let throttled = truth.answered.get(&429).copied().unwrap_or(0) as f64;
-    assert!(throttled >= 1.0, "a pool of 2 x 30 ms at 100/s must throttle");
-    assert_eq!(sum(&text, "loadprobe_request_failures_total", &["reason=\"throttled\""]), throttled);
-    assert_eq!(sum(&text, "loadprobe_request_duration_seconds_count", &[]), received("/pool") + received("/fast"));
+    assert!(
+        throttled >= 1.0,
+        "a pool of 2 x 30 ms at 100/s must throttle"
+    );
+    assert_eq!(
+        sum(
+            &text,
+            "loadprobe_request_failures_total",
+            &["reason=\"throttled\""]
+        ),
+        throttled
+    );
+    assert_eq!(
+        sum(&text, "loadprobe_request_duration_seconds_count", &[]),
+        received("/pool") + received("/fast")
+    );
     exporter.shutdown().await;
 }
 
@@ -62,18 +102,48 @@ async fn a_stalled_target_shows_as_latency_not_as_a_lower_rate() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let text = settled_scrape(exporter.addr).await;
 
-    assert_eq!(sample(&text, r#"loadprobe_arrivals_total{probe="stall"}"#), Some(100.0));
-    assert_eq!(sample(&text, r#"loadprobe_arrivals_dropped_total{probe="stall",reason="max_in_flight"}"#), Some(0.0));
-    assert_eq!(sample(&text, r#"loadprobe_requests_total{probe="stall",step="request"}"#), Some(100.0), "the stall must not slow the load");
-    let count = sample(&text, r#"loadprobe_request_duration_seconds_count{probe="stall",step="request"}"#).expect("count");
-    let fast = sample(&text, r#"loadprobe_request_duration_seconds_bucket{le="0.25",probe="stall",step="request"}"#).expect("bucket");
-    assert!(count - fast >= 50.0, "about 70 requests after the stall must be slow: {fast} of {count} under 250 ms");
+    assert_eq!(
+        sample(&text, r#"loadprobe_arrivals_total{probe="stall"}"#),
+        Some(100.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"loadprobe_arrivals_dropped_total{probe="stall",reason="max_in_flight"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"loadprobe_requests_total{probe="stall",step="request"}"#
+        ),
+        Some(100.0),
+        "the stall must not slow the load"
+    );
+    let count = sample(
+        &text,
+        r#"loadprobe_request_duration_seconds_count{probe="stall",step="request"}"#,
+    )
+    .expect("count");
+    let fast = sample(
+        &text,
+        r#"loadprobe_request_duration_seconds_bucket{le="0.25",probe="stall",step="request"}"#,
+    )
+    .expect("bucket");
+    assert!(
+        count - fast >= 50.0,
+        "about 70 requests after the stall must be slow: {fast} of {count} under 250 ms"
+    );
     exporter.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_records_every_in_flight_iteration() {
-    let settings = DemoConfig { latency: Duration::from_millis(300), ..DemoConfig::default() };
+    let settings = DemoConfig {
+        latency: Duration::from_millis(300),
+        ..DemoConfig::default()
+    };
     let (demo, _stop) = spawn_demo(settings).await;
     let probes = "- name: drain\n  target: demo\n  load: {rate: 50, max_in_flight: 100}\n  request: {path: /fast}\n";
     let exporter = spawn_exporter(&config(demo, probes)).await;
@@ -84,7 +154,10 @@ async fn shutdown_records_every_in_flight_iteration() {
     let totals = final_state[0].totals;
     assert!(totals.arrivals >= 15, "{totals:?}");
     assert_eq!(totals.dropped, 0);
-    assert_eq!(totals.iterations, totals.arrivals, "every started iteration was drained and recorded");
+    assert_eq!(
+        totals.iterations, totals.arrivals,
+        "every started iteration was drained and recorded"
+    );
     assert_eq!(totals.requests, truth.received["/fast"]);
 }
 
@@ -99,20 +172,38 @@ async fn serves_health_status_page_and_both_exposition_formats() {
     assert_eq!(get(addr, "/-/ready", None).await.0, 200);
     let (status, page) = get(addr, "/", None).await;
     assert_eq!(status, 200);
-    assert!(page.contains("page_probe") && page.contains("href=\"/metrics\""), "{page}");
+    assert!(
+        page.contains("page_probe") && page.contains("href=\"/metrics\""),
+        "{page}"
+    );
     let (_, json) = get(addr, "/api/v1/status", None).await;
     let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(json["probes"][0]["name"], "page_probe");
     assert_eq!(json["probes"][0]["state"]["state"], "running");
 
     let (_, text, content_type) = get_with_type(addr, "/metrics", None).await;
-    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
     assert!(text.contains("# TYPE loadprobe_requests_total counter") && !text.contains("# EOF"));
-    assert!(text.contains("loadprobe_request_duration_seconds_bucket{le=\"0.042\""), "the SLO threshold is a bucket");
-    assert_eq!(sample(&text, r#"loadprobe_slo_latency_seconds{probe="page_probe",percentile="p95"}"#), Some(0.042));
+    assert!(
+        text.contains("loadprobe_request_duration_seconds_bucket{le=\"0.042\""),
+        "the SLO threshold is a bucket"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"loadprobe_slo_latency_seconds{probe="page_probe",percentile="p95"}"#
+        ),
+        Some(0.042)
+    );
     let openmetrics = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
     let (_, text, content_type) = get_with_type(addr, "/metrics", Some(openmetrics)).await;
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     assert!(text.ends_with("# EOF\n") && text.contains("# TYPE loadprobe_requests counter"));
     exporter.shutdown().await;
 }

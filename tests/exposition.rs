@@ -15,7 +15,13 @@ fn metrics() -> Metrics {
     let plan = Plan::try_from(Config::parse(yaml, |_| None).expect("parses")).expect("valid");
     let metrics = Metrics::new(&plan);
     let probe = metrics.probe(0);
-    let step = |outcome, status, millis| StepReport { step: 0, outcome, status, latency: Duration::from_millis(millis), detail: None };
+    let step = |outcome, status, millis| StepReport {
+        step: 0,
+        outcome,
+        status,
+        latency: Duration::from_millis(millis),
+        detail: None,
+    };
     let now = Instant::now();
     for (outcome, status, millis) in [
         (Outcome::Success, Some(200), 20),
@@ -25,7 +31,10 @@ fn metrics() -> Metrics {
     ] {
         probe.record_arrival();
         probe.record_iteration_start(Duration::from_micros(300));
-        let report = IterationReport { intended_at: now, steps: vec![step(outcome, status, millis)] };
+        let report = IterationReport {
+            intended_at: now,
+            steps: vec![step(outcome, status, millis)],
+        };
         probe.record_iteration(&report, outcome == Outcome::Success);
     }
     metrics
@@ -34,7 +43,14 @@ fn metrics() -> Metrics {
 /// The lines of `text` that belong to the families named in `prefixes`.
 fn families(text: &str, prefixes: &[&str]) -> String {
     text.lines()
-        .filter(|line| prefixes.iter().any(|p| line.trim_start_matches("# HELP ").trim_start_matches("# TYPE ").trim_start_matches("# UNIT ").starts_with(p)))
+        .filter(|line| {
+            prefixes.iter().any(|p| {
+                line.trim_start_matches("# HELP ")
+                    .trim_start_matches("# TYPE ")
+                    .trim_start_matches("# UNIT ")
+                    .starts_with(p)
+            })
+        })
         .map(|line| format!("{line}\n"))
         .collect()
 }
@@ -58,7 +74,14 @@ loadprobe_request_failures_total{probe="shop",step="request",reason="throttled"}
 # TYPE loadprobe_slo_error_ratio gauge
 loadprobe_slo_error_ratio{probe="shop"} 0.01
 "#;
-    let mut got = families(&text, &["loadprobe_requests", "loadprobe_request_failures", "loadprobe_slo_error_ratio"]);
+    let mut got = families(
+        &text,
+        &[
+            "loadprobe_requests",
+            "loadprobe_request_failures",
+            "loadprobe_slo_error_ratio",
+        ],
+    );
     // Family order within the registry is registration order; failures' label order is fixed.
     got = sort_blocks(&got);
     assert_eq!(got, sort_blocks(expected));
@@ -68,16 +91,26 @@ loadprobe_slo_error_ratio{probe="shop"} 0.01
 #[test]
 fn duration_histogram_includes_the_slo_threshold_and_counts_exactly() {
     let text = encode(metrics().registry(), Format::Prometheus);
-    let line = |le: &str| format!("loadprobe_request_duration_seconds_bucket{{le=\"{le}\",probe=\"shop\",step=\"request\"}}");
+    let line = |le: &str| {
+        format!(
+            "loadprobe_request_duration_seconds_bucket{{le=\"{le}\",probe=\"shop\",step=\"request\"}}"
+        )
+    };
     let value = |le: &str| -> String {
         let prefix = line(le);
-        text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no bucket {le}\n{text}")).trim().to_owned()
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no bucket {le}\n{text}"))
+            .trim()
+            .to_owned()
     };
     assert_eq!(value("0.025"), "2"); // 1 ms and 20 ms
     assert_eq!(value("0.05"), "2"); // the SLO threshold: exactly the 2 of 4 under 50 ms
     assert_eq!(value("0.075"), "3");
     assert_eq!(value("+Inf"), "4");
-    assert!(text.contains("loadprobe_responses_total{probe=\"shop\",step=\"request\",code=\"429\"} 1"));
+    assert!(
+        text.contains("loadprobe_responses_total{probe=\"shop\",step=\"request\",code=\"429\"} 1")
+    );
     assert!(text.contains("# TYPE loadprobe_build_info gauge"));
     assert!(text.contains("process_resident_memory_bytes "));
 }

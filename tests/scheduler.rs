@@ -32,7 +32,10 @@ impl Iterate for Stub {
             latency: Instant::now() - intended_at,
             detail: None,
         };
-        IterationReport { intended_at, steps: vec![step] }
+        IterationReport {
+            intended_at,
+            steps: vec![step],
+        }
     }
 }
 
@@ -51,7 +54,10 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
     );
     let plan = Plan::try_from(Config::parse(&yaml, |_| None).expect("parses")).expect("valid");
     let metrics = Metrics::new(&plan).probe(0);
-    let stub = Arc::new(Stub { service_time, intended: Mutex::new(Vec::new()) });
+    let stub = Arc::new(Stub {
+        service_time,
+        intended: Mutex::new(Vec::new()),
+    });
     let iterations = TaskTracker::new();
     let shutdown = CancellationToken::new();
     let schedule = ProbeSchedule {
@@ -65,17 +71,31 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
         report_interval: Duration::from_secs(60),
     };
     let task = tokio::spawn(schedule.run());
-    Harness { stub, metrics, iterations, shutdown, task }
+    Harness {
+        stub,
+        metrics,
+        iterations,
+        shutdown,
+        task,
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn arrivals_at_rate_100_are_planned_at_exact_offsets() {
-    let h = start("{every: 1h, for: 1s}", "{rate: 100, max_in_flight: 1000}", Duration::from_millis(5));
+    let h = start(
+        "{every: 1h, for: 1s}",
+        "{rate: 100, max_in_flight: 1000}",
+        Duration::from_millis(5),
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let intended = h.stub.intended.lock().expect("lock").clone();
     assert_eq!(intended.len(), 100, "one run of 1 s at 100/s");
     for (i, at) in intended.iter().enumerate() {
-        assert_eq!(*at - intended[0], Duration::from_millis(10 * i as u64), "arrival {i}");
+        assert_eq!(
+            *at - intended[0],
+            Duration::from_millis(10 * i as u64),
+            "arrival {i}"
+        );
     }
     assert_eq!(h.metrics.arrivals(), 100);
     assert_eq!(h.metrics.dropped_at_max_in_flight(), 0);
@@ -83,10 +103,18 @@ async fn arrivals_at_rate_100_are_planned_at_exact_offsets() {
 
 #[tokio::test(start_paused = true)]
 async fn drops_are_counted_when_max_in_flight_is_reached() {
-    let h = start("{every: 1h, for: 500ms}", "{rate: 100, max_in_flight: 5}", Duration::from_secs(1));
+    let h = start(
+        "{every: 1h, for: 500ms}",
+        "{rate: 100, max_in_flight: 5}",
+        Duration::from_secs(1),
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(h.metrics.arrivals(), 50);
-    assert_eq!(h.metrics.dropped_at_max_in_flight(), 45, "never queued, never caught up");
+    assert_eq!(
+        h.metrics.dropped_at_max_in_flight(),
+        45,
+        "never queued, never caught up"
+    );
     assert_eq!(h.stub.intended.lock().expect("lock").len(), 5);
     assert_eq!(h.metrics.in_flight(), 5);
 }
@@ -94,24 +122,38 @@ async fn drops_are_counted_when_max_in_flight_is_reached() {
 #[tokio::test(start_paused = true)]
 async fn a_run_still_going_when_the_next_is_due_is_skipped_and_counted() {
     // Iterations outlast the 1 s slot: the run ends at 2.5 s, so slots at 1 s and 2 s pass.
-    let h = start("{every: 1s, for: 1s}", "{rate: 10, max_in_flight: 100}", Duration::from_millis(1500));
+    let h = start(
+        "{every: 1s, for: 1s}",
+        "{rate: 10, max_in_flight: 100}",
+        Duration::from_millis(1500),
+    );
     tokio::time::sleep(Duration::from_millis(2900)).await;
     assert_eq!(h.metrics.runs_skipped(), 2);
     assert_eq!(h.metrics.arrivals(), 10, "the skipped slots sent nothing");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(h.metrics.arrivals(), 11, "the next run starts on its slot at 3 s");
+    assert_eq!(
+        h.metrics.arrivals(),
+        11,
+        "the next run starts on its slot at 3 s"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_stopped_probe_leaves_nothing_running() {
-    let h = start("continuous", "{rate: 100, max_in_flight: 100}", Duration::from_millis(50));
+    let h = start(
+        "continuous",
+        "{rate: 100, max_in_flight: 100}",
+        Duration::from_millis(50),
+    );
     tokio::time::sleep(Duration::from_millis(1000)).await;
     h.shutdown.cancel();
     h.task.await.expect("schedule task ends on shutdown");
     let arrivals = h.metrics.arrivals();
     assert!((100..=101).contains(&arrivals), "{arrivals}");
     h.iterations.close();
-    tokio::time::timeout(Duration::from_secs(1), h.iterations.wait()).await.expect("in-flight iterations finish");
+    tokio::time::timeout(Duration::from_secs(1), h.iterations.wait())
+        .await
+        .expect("in-flight iterations finish");
     assert_eq!(h.metrics.in_flight(), 0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(h.metrics.arrivals(), arrivals, "no arrivals after the stop");

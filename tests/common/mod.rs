@@ -39,7 +39,10 @@ impl Exporter {
     /// Stops it (as SIGTERM would) and returns each probe's final state.
     pub async fn shutdown(mut self) -> Vec<ProbeSnapshot> {
         let _ = self.stop.take().expect("not stopped yet").send(());
-        tokio::time::timeout(Duration::from_secs(15), self.task).await.expect("shuts down in time").expect("run task")
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("shuts down in time")
+            .expect("run task")
     }
 }
 
@@ -47,16 +50,24 @@ impl Exporter {
 pub async fn spawn_exporter(yaml: &str) -> Exporter {
     let config = Config::parse(yaml, |_| None).expect("config parses");
     let plan = Plan::try_from(config).expect("config is valid");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind exporter");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind exporter");
     let addr = listener.local_addr().expect("exporter address");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        loadprobe::run(plan, vec![listener], "/metrics", shutdown).await.expect("run succeeds")
+        loadprobe::run(plan, vec![listener], "/metrics", shutdown)
+            .await
+            .expect("run succeeds")
     });
-    Exporter { addr, stop: Some(stop), task }
+    Exporter {
+        addr,
+        stop: Some(stop),
+        task,
+    }
 }
 
 /// A minimal HTTP/1.1 GET over a fresh connection: (status, body, content type).
@@ -66,7 +77,11 @@ pub async fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (u16, St
 }
 
 /// Like [`get`], also returning the Content-Type.
-pub async fn get_with_type(addr: SocketAddr, path: &str, accept: Option<&str>) -> (u16, String, String) {
+pub async fn get_with_type(
+    addr: SocketAddr,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, String, String) {
     send(addr, http::Method::GET, path, accept).await
 }
 
@@ -76,17 +91,29 @@ pub async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-async fn send(addr: SocketAddr, method: http::Method, path: &str, accept: Option<&str>) -> (u16, String, String) {
+async fn send(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, String, String) {
     use http_body_util::BodyExt;
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
     tokio::spawn(connection);
-    let mut request = http::Request::builder().method(method).uri(path).header("host", addr.to_string());
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
-    let request = request.body(http_body_util::Empty::<bytes::Bytes>::new()).expect("request");
+    let request = request
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request");
     let response = sender.send_request(request).await.expect("response");
     let status = response.status().as_u16();
     let content_type = response
@@ -94,15 +121,27 @@ async fn send(addr: SocketAddr, method: http::Method, path: &str, accept: Option
         .get("content-type")
         .map(|v| v.to_str().unwrap_or_default().to_owned())
         .unwrap_or_default();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned(), content_type)
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        String::from_utf8_lossy(&body).into_owned(),
+        content_type,
+    )
 }
 
 /// The value of the sample `name{labels}` in Prometheus text, where `labels` is the exact
 /// label string between the braces (in exposition order).
 pub fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
     text.lines()
-        .find_map(|line| line.strip_prefix(name_and_labels).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|line| {
+            line.strip_prefix(name_and_labels)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .map(|value| value.trim().parse().expect("numeric sample"))
 }
 
@@ -110,8 +149,16 @@ pub fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
 pub fn sum(text: &str, name: &str, contains: &[&str]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
         .filter(|line| contains.iter().all(|c| line.contains(c)))
-        .map(|line| line.rsplit(' ').next().expect("value").parse::<f64>().expect("numeric"))
+        .map(|line| {
+            line.rsplit(' ')
+                .next()
+                .expect("value")
+                .parse::<f64>()
+                .expect("numeric")
+        })
         .sum()
 }
