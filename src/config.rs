@@ -5,12 +5,13 @@
 //! that names its YAML path and line rather than a silently ignored setting.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+
+mod env;
+mod schedule;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -194,67 +195,6 @@ pub enum ScheduleConfig {
     },
 }
 
-/// The mapping form of a schedule, before it is told apart into `every` or `cron`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScheduleWindow {
-    #[serde(
-        default,
-        with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional"
-    )]
-    every: Option<Duration>,
-    #[serde(default)]
-    cron: Option<String>,
-    #[serde(
-        rename = "for",
-        with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required"
-    )]
-    run_for: Duration,
-}
-
-impl<'de> Deserialize<'de> for ScheduleConfig {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ScheduleVisitor)
-    }
-}
-
-/// Accepts `continuous`, `{every, for}` or `{cron, for}`, with errors that say which.
-struct ScheduleVisitor;
-
-impl<'de> Visitor<'de> for ScheduleVisitor {
-    type Value = ScheduleConfig;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(
-            "`continuous`, `{every: DURATION, for: DURATION}` or `{cron: EXPR, for: DURATION}`",
-        )
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-        match value {
-            "continuous" => Ok(ScheduleConfig::Continuous),
-            other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let window = ScheduleWindow::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        match (window.every, window.cron) {
-            (Some(every), None) => Ok(ScheduleConfig::Every {
-                every,
-                run_for: window.run_for,
-            }),
-            (None, Some(cron)) => Ok(ScheduleConfig::Cron {
-                cron,
-                run_for: window.run_for,
-            }),
-            _ => Err(de::Error::custom(
-                "a schedule needs exactly one of `every` or `cron`",
-            )),
-        }
-    }
-}
-
 /// How arrivals are spaced within a run.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -378,69 +318,14 @@ impl Config {
 
     /// Parses config text, resolving `${VAR}` with `lookup`.
     pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let expanded = expand_variables(text, lookup)?;
+        let expanded = env::expand_variables(text, lookup)?;
         Ok(yaml_serde::from_str(&expanded)?)
     }
-}
-
-/// Replaces `${NAME}` with its value and `$${` with a literal `${`.
-///
-/// Done on the text before parsing so that YAML line numbers stay those of the file (a
-/// value never contains a newline that the file did not have).
-fn expand_variables(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        if let Some(after) = tail.strip_prefix("$${") {
-            out.push_str("${");
-            rest = after;
-        } else if let Some(after) = tail.strip_prefix("${")
-            && let Some(end) = after.find('}')
-        {
-            let name = &after[..end];
-            let line = text[..text.len() - tail.len()].matches('\n').count() + 1;
-            let value = lookup(name).ok_or_else(|| ConfigError::MissingVariable {
-                name: name.to_owned(),
-                line,
-            })?;
-            out.push_str(&value);
-            rest = &after[end + 1..];
-        } else {
-            out.push('$');
-            rest = &tail[1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(name: &str) -> Option<String> {
-        (name == "TOKEN").then(|| "s3cret".to_owned())
-    }
-
-    #[test]
-    fn expands_variables_and_escapes() {
-        let out = expand_variables("a: ${TOKEN}\nb: $${TOKEN}\nc: $5", env).expect("expands");
-        assert_eq!(out, "a: s3cret\nb: ${TOKEN}\nc: $5");
-    }
-
-    #[test]
-    fn missing_variable_names_its_line() {
-        let err = expand_variables("a: 1\nb: ${NOPE}", env).expect_err("must fail");
-        assert!(
-            matches!(err, ConfigError::MissingVariable { line: 2, .. }),
-            "{err}"
-        );
-    }
 
     #[test]
     fn schedule_forms_parse() {

@@ -10,8 +10,8 @@
 //! 2. give it a method named for the event it records (`record_*`, `run_*`);
 //! 3. add it to DESIGN.md's table, `docs/CONFIGURATION.md` and the exposition test.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -21,14 +21,15 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::outcome::{Outcome, Reason};
-use crate::plan::{Plan, Probe};
-use crate::runner::IterationReport;
+use crate::outcome::Reason;
+use crate::plan::Plan;
 
 mod exposition;
+mod probe;
 mod process;
 
 pub use exposition::{Format, encode};
+pub use probe::ProbeMetrics;
 
 /// Bucket bounds of the schedule-lag histogram, in seconds: from timer resolution (1 ms)
 /// down to what a precise wake-up achieves, up to a generator that has fallen far behind.
@@ -339,223 +340,6 @@ fn register(r: &mut Registry, f: &Families) {
         ("arch", std::env::consts::ARCH),
     ]);
     r.register("build", "Build information of loadprobe", build);
-}
-
-/// Pre-resolved handles of one probe.
-#[derive(Debug)]
-pub struct ProbeMetrics {
-    arrivals: Counter,
-    dropped_max_in_flight: Counter,
-    schedule_lag: Histogram,
-    in_flight: Gauge,
-    arrival_rate: FloatGauge,
-    iterations: Counter,
-    iteration_failures: Counter,
-    run_active: Gauge,
-    runs_skipped: Counter,
-    last_run_success: Gauge,
-    last_run_timestamp: FloatGauge,
-    steps: Vec<StepMetrics>,
-}
-
-/// Pre-resolved handles of one step.
-#[derive(Debug)]
-struct StepMetrics {
-    requests: Counter,
-    /// Indexed like [`Reason::ALL`].
-    failures: Vec<Counter>,
-    duration: Histogram,
-    /// Response counters by code, created on first sight of a code (few codes per step).
-    responses: Mutex<Vec<(u16, Counter)>>,
-    /// Family and labels to create new response counters from.
-    responses_family: Family<ResponseLabels, Counter>,
-    labels: StepLabels,
-}
-
-impl ProbeMetrics {
-    fn resolve(probe: &Probe, f: &Families) -> Self {
-        let p = ProbeLabels {
-            probe: probe.name.clone(),
-        };
-        set_slo_gauges(probe, f);
-        let steps = probe
-            .steps
-            .iter()
-            .map(|step| {
-                let labels = StepLabels {
-                    probe: probe.name.clone(),
-                    step: step.name.clone(),
-                };
-                let failures = Reason::ALL
-                    .iter()
-                    .map(|&reason| {
-                        let l = FailureLabels {
-                            probe: probe.name.clone(),
-                            step: step.name.clone(),
-                            reason,
-                        };
-                        f.failures.get_or_create_owned(&l)
-                    })
-                    .collect();
-                StepMetrics {
-                    requests: f.requests.get_or_create_owned(&labels),
-                    failures,
-                    duration: f.durations.get_or_create_owned(&labels),
-                    responses: Mutex::new(Vec::new()),
-                    responses_family: f.responses.clone(),
-                    labels,
-                }
-            })
-            .collect();
-        let dropped = DropLabels {
-            probe: probe.name.clone(),
-            reason: DropReason::MaxInFlight,
-        };
-        Self {
-            arrivals: f.arrivals.get_or_create_owned(&p),
-            dropped_max_in_flight: f.dropped.get_or_create_owned(&dropped),
-            schedule_lag: f.schedule_lag.get_or_create_owned(&p),
-            in_flight: f.in_flight.get_or_create_owned(&p),
-            arrival_rate: f.arrival_rate.get_or_create_owned(&p),
-            iterations: f.iterations.get_or_create_owned(&p),
-            iteration_failures: f.iteration_failures.get_or_create_owned(&p),
-            run_active: f.run_active.get_or_create_owned(&p),
-            runs_skipped: f.runs_skipped.get_or_create_owned(&p),
-            last_run_success: f.last_run_success.get_or_create_owned(&p),
-            last_run_timestamp: f.last_run_timestamp.get_or_create_owned(&p),
-            steps,
-        }
-    }
-
-    /// An arrival came due.
-    pub fn record_arrival(&self) {
-        self.arrivals.inc();
-    }
-
-    /// An arrival was not started.
-    pub fn record_dropped_arrival(&self, reason: DropReason) {
-        match reason {
-            DropReason::MaxInFlight => self.dropped_max_in_flight.inc(),
-        };
-    }
-
-    /// An iteration started `lag` after its intended instant.
-    pub fn record_iteration_start(&self, lag: Duration) {
-        self.schedule_lag.observe(lag.as_secs_f64());
-        self.in_flight.inc();
-    }
-
-    /// An iteration finished: counts its requests, outcomes, codes and latencies.
-    pub fn record_iteration(&self, report: &IterationReport, succeeded: bool) {
-        self.in_flight.dec();
-        self.iterations.inc();
-        if !succeeded {
-            self.iteration_failures.inc();
-        }
-        for step in &report.steps {
-            let m = &self.steps[step.step];
-            m.requests.inc();
-            m.duration.observe(step.latency.as_secs_f64());
-            if let Some(code) = step.status {
-                m.response_counter(code).inc();
-            }
-            if let Outcome::Failure(reason) = step.outcome {
-                m.failures[reason as usize].inc();
-            }
-        }
-    }
-
-    /// A run began, planning `per_second` arrivals.
-    pub fn record_run_start(&self, per_second: f64) {
-        self.run_active.set(1);
-        self.arrival_rate.set(per_second);
-    }
-
-    /// A run's arrivals ended (its verdict comes with [`Self::record_run_verdict`]).
-    pub fn record_run_end(&self) {
-        self.run_active.set(0);
-        self.arrival_rate.set(0.0);
-    }
-
-    /// A run (or a continuous probe's report window) closed with this verdict.
-    pub fn record_run_verdict(&self, success: bool, at: SystemTime) {
-        self.last_run_success.set(i64::from(success));
-        self.last_run_timestamp.set(unix_seconds(at));
-    }
-
-    /// A scheduled run was skipped because the previous one was still going.
-    pub fn record_run_skipped(&self, count: u64) {
-        self.runs_skipped.inc_by(count);
-    }
-
-    /// Arrivals counted so far (for tests and summaries).
-    pub fn arrivals(&self) -> u64 {
-        self.arrivals.get()
-    }
-
-    /// Arrivals dropped at `max_in_flight` so far.
-    pub fn dropped_at_max_in_flight(&self) -> u64 {
-        self.dropped_max_in_flight.get()
-    }
-
-    /// Scheduled runs skipped so far.
-    pub fn runs_skipped(&self) -> u64 {
-        self.runs_skipped.get()
-    }
-
-    /// Iterations in flight now.
-    pub fn in_flight(&self) -> i64 {
-        self.in_flight.get()
-    }
-}
-
-impl StepMetrics {
-    fn response_counter(&self, code: u16) -> Counter {
-        let mut known = self
-            .responses
-            .lock()
-            .expect("response cache lock is never poisoned");
-        if let Some((_, counter)) = known.iter().find(|(c, _)| *c == code) {
-            return counter.clone();
-        }
-        let labels = ResponseLabels {
-            probe: self.labels.probe.clone(),
-            step: self.labels.step.clone(),
-            code,
-        };
-        let counter = self.responses_family.get_or_create_owned(&labels);
-        known.push((code, counter.clone()));
-        counter
-    }
-}
-
-fn set_slo_gauges(probe: &Probe, f: &Families) {
-    let p = ProbeLabels {
-        probe: probe.name.clone(),
-    };
-    let slo = &probe.slo;
-    for (percentile, value) in [("p95", slo.p95), ("p99", slo.p99)] {
-        if let Some(value) = value {
-            let labels = PercentileLabels {
-                probe: probe.name.clone(),
-                percentile,
-            };
-            f.slo_latency
-                .get_or_create(&labels)
-                .set(value.as_secs_f64());
-        }
-    }
-    let gauges = [
-        (&f.slo_error_ratio, slo.error_ratio),
-        (&f.slo_throttled_ratio, slo.throttled_ratio),
-        (&f.slo_min_rate, slo.min_rate),
-        (&f.slo_recovery, slo.recovery.map(|d| d.as_secs_f64())),
-    ];
-    for (family, value) in gauges {
-        if let Some(value) = value {
-            family.get_or_create(&p).set(value);
-        }
-    }
 }
 
 fn unix_seconds(at: SystemTime) -> f64 {

@@ -12,15 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri};
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
-use crate::config::{
-    Config, DemoConfig, GlobalConfig, ProbeConfig, ScheduleConfig, SloConfig, StepConfig,
-    TargetConfig,
-};
+mod steps;
+mod target;
+
+use crate::config::{Config, DemoConfig, GlobalConfig, ProbeConfig, ScheduleConfig, SloConfig};
 
 /// Upper bounds of the duration histogram before SLO thresholds are added: the
 /// OpenTelemetry HTTP client layout, in seconds.
@@ -217,11 +216,13 @@ impl TryFrom<Config> for Plan {
 
     fn try_from(config: Config) -> Result<Self, PlanError> {
         let mut problems = Problems::default();
-        let demo = config.demo.and_then(|d| build_demo(d, &mut problems));
+        let demo = config
+            .demo
+            .and_then(|d| target::build_demo(d, &mut problems));
         let targets: Vec<Arc<Target>> = config
             .targets
             .iter()
-            .filter_map(|(name, t)| build_target(name, t, &mut problems).map(Arc::new))
+            .filter_map(|(name, t)| target::build_target(name, t, &mut problems).map(Arc::new))
             .collect();
         let mut seen = BTreeSet::new();
         let mut probes = Vec::new();
@@ -253,72 +254,6 @@ impl TryFrom<Config> for Plan {
     }
 }
 
-fn build_demo(demo: DemoConfig, problems: &mut Problems) -> Option<Demo> {
-    let listen = problems.check("demo.listen", demo.listen.parse::<SocketAddr>())?;
-    if !listen.ip().is_loopback() {
-        problems.add(
-            "demo.listen",
-            "the demo target listens on loopback only (127.0.0.0/8 or ::1)",
-        );
-    }
-    for (key, ratio) in [
-        ("tail_ratio", demo.tail_ratio),
-        ("failure_ratio", demo.failure_ratio),
-    ] {
-        check_ratio(&format!("demo.{key}"), Some(ratio), problems);
-    }
-    if demo.pool_size == 0 {
-        problems.add("demo.pool_size", "must be at least 1");
-    }
-    Some(Demo {
-        listen,
-        settings: demo,
-    })
-}
-
-fn build_target(name: &str, t: &TargetConfig, problems: &mut Problems) -> Option<Target> {
-    let field = format!("targets.{name}");
-    check_name(&field, name, problems);
-    let url = problems.check(&format!("{field}.url"), parse_base_url(&t.url))?;
-    if t.timeout.is_zero() {
-        problems.add(format!("{field}.timeout"), "must be above zero");
-    }
-    let extra_roots = match &t.tls.ca_file {
-        None => Vec::new(),
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path).and_then(|it| it.collect());
-            problems.check(
-                &format!("{field}.tls.ca_file"),
-                certs.map_err(|e| format!("{}: {e}", path.display())),
-            )?
-        }
-    };
-    let headers = header_map(&format!("{field}.headers"), &t.headers, problems)?;
-    Some(Target {
-        name: name.to_owned(),
-        url,
-        headers,
-        timeout: t.timeout,
-        max_idle_per_host: t.pool.max_idle_per_host,
-        idle_timeout: t.pool.idle_timeout,
-        http2: t.pool.http2,
-        extra_roots,
-        insecure_skip_verify: t.tls.insecure_skip_verify,
-    })
-}
-
-fn parse_base_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") if uri.authority().is_some() => Ok(uri),
-        _ => Err(format!(
-            "`{url}` must be an absolute http:// or https:// URL"
-        )),
-    }
-}
-
 fn build_probe(
     field: &str,
     p: &ProbeConfig,
@@ -345,7 +280,7 @@ fn build_probe(
         problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
     }
     build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
-    let steps = build_steps(field, p, &target, problems);
+    let steps = steps::build_steps(field, p, &target, problems);
     Some(Probe {
         name: p.name.clone(),
         target,
@@ -413,111 +348,6 @@ fn build_slo(field: &str, slo: Option<&SloConfig>, problems: &mut Problems) {
     }
 }
 
-fn build_steps(
-    field: &str,
-    p: &ProbeConfig,
-    target: &Target,
-    problems: &mut Problems,
-) -> Option<Vec<Step>> {
-    let configs: Vec<(String, &StepConfig)> = match (&p.request, p.steps.is_empty()) {
-        (Some(request), true) => vec![(format!("{field}.request"), request)],
-        (None, false) => p
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("{field}.steps[{i}]"), s))
-            .collect(),
-        (Some(_), false) => {
-            problems.add(field, "give either `steps` or `request`, not both");
-            return None;
-        }
-        (None, true) => {
-            problems.add(field, "needs `steps` or `request`");
-            return None;
-        }
-    };
-    let mut names = BTreeSet::new();
-    let mut steps = Vec::new();
-    for (step_field, config) in configs {
-        let name = match (&config.name, p.request.is_some()) {
-            (Some(name), _) => name.clone(),
-            (None, true) => "request".to_owned(),
-            (None, false) => {
-                problems.add(
-                    format!("{step_field}.name"),
-                    "every step in `steps` needs a name",
-                );
-                continue;
-            }
-        };
-        check_name(&format!("{step_field}.name"), &name, problems);
-        if !names.insert(name.clone()) {
-            problems.add(
-                format!("{step_field}.name"),
-                format!("duplicate step name `{name}`"),
-            );
-        }
-        steps.push(build_step(&step_field, name, config, target, problems));
-    }
-    steps.into_iter().collect()
-}
-
-fn build_step(
-    field: &str,
-    name: String,
-    s: &StepConfig,
-    target: &Target,
-    problems: &mut Problems,
-) -> Option<Step> {
-    let method = problems.check(
-        &format!("{field}.method"),
-        Method::from_bytes(s.method.as_bytes()),
-    );
-    let uri = problems.check(&format!("{field}.path"), join_path(&target.url, &s.path));
-    let mut headers = target.headers.clone();
-    for (key, value) in header_map(&format!("{field}.headers"), &s.headers, problems)? {
-        headers.insert(
-            key.expect("a fresh HeaderMap yields a name for each value"),
-            value,
-        );
-    }
-    let (body, content_type) = match (&s.body, &s.json) {
-        (Some(_), Some(_)) => {
-            problems.add(field, "give either `body` or `json`, not both");
-            return None;
-        }
-        (Some(body), None) => (Bytes::from(body.clone()), None),
-        (None, Some(json)) => (
-            Bytes::from(json.to_string()),
-            Some(HeaderValue::from_static("application/json")),
-        ),
-        (None, None) => (Bytes::new(), None),
-    };
-    if let Some(value) = content_type {
-        headers.entry(CONTENT_TYPE).or_insert(value);
-    }
-    for (i, code) in s.expect.status.iter().enumerate() {
-        if !(100..=599).contains(code) {
-            problems.add(
-                format!("{field}.expect.status[{i}]"),
-                format!("{code} is not an HTTP status code"),
-            );
-        }
-    }
-    Some(Step {
-        name,
-        method: method?,
-        uri: uri?,
-        headers,
-        body,
-        expect: Expect {
-            status: s.expect.status.clone(),
-            body_contains: s.expect.body_contains.clone(),
-            max_latency: s.expect.max_latency,
-        },
-    })
-}
-
 /// Parses configured headers; values are marked sensitive so no `Debug` print shows them.
 fn header_map(
     field: &str,
@@ -541,22 +371,6 @@ fn header_map(
         }
     }
     ok.then_some(map)
-}
-
-/// Joins a step path onto the target URL (keeping the URL's own path as a prefix).
-fn join_path(base: &Uri, path: &str) -> Result<Uri, String> {
-    if !path.starts_with('/') {
-        return Err(format!("`{path}` must start with `/`"));
-    }
-    let prefix = base.path().trim_end_matches('/');
-    let joined = format!(
-        "{}://{}{prefix}{path}",
-        base.scheme_str().unwrap_or("http"),
-        base.authority().map(|a| a.as_str()).unwrap_or_default()
-    );
-    joined
-        .parse()
-        .map_err(|e| format!("`{path}` does not make a valid URL: {e}"))
 }
 
 /// Names become label values and must stay tidy: `[a-z][a-z0-9_]*`.
@@ -588,46 +402,4 @@ fn latency_buckets(probes: &[Arc<Probe>]) -> Vec<f64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plan(yaml: &str) -> Result<Plan, PlanError> {
-        Plan::try_from(Config::parse(yaml, |_| None).expect("parses"))
-    }
-
-    const TARGET: &str = "targets: {api: {url: 'http://127.0.0.1:1/base/'}}\n";
-
-    #[test]
-    fn joins_paths_and_merges_headers() {
-        let yaml = format!(
-            "{TARGET}probes:\n- name: p\n  target: api\n  load: {{rate: 2}}\n  request: {{path: /x?y=1, json: {{a: 1}}}}"
-        );
-        let plan = plan(&yaml).expect("valid");
-        let step = &plan.probes[0].steps[0];
-        assert_eq!(step.uri, "http://127.0.0.1:1/base/x?y=1");
-        assert_eq!(step.name, "request");
-        assert_eq!(step.headers[CONTENT_TYPE], "application/json");
-        assert_eq!(&step.body[..], br#"{"a":1}"#);
-    }
-
-    #[test]
-    fn slo_thresholds_become_buckets() {
-        let yaml = format!(
-            "{TARGET}probes:\n- name: p\n  target: api\n  load: {{rate: 2}}\n  request: {{}}\n  slo: {{p95: 42ms, p99: 100ms}}"
-        );
-        let buckets = plan(&yaml).expect("valid").latency_buckets;
-        assert!(buckets.contains(&0.042));
-        assert_eq!(buckets.iter().filter(|b| **b == 0.1).count(), 1);
-        assert!(buckets.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn reports_every_problem_at_once() {
-        let yaml = format!(
-            "{TARGET}probes:\n- name: P\n  target: api\n  load: {{rate: 0}}\n  request: {{}}"
-        );
-        let err = plan(&yaml).expect_err("invalid");
-        let fields: Vec<&str> = err.problems.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, ["probes[0].name", "probes[0].load.rate"]);
-    }
-}
+mod tests;
