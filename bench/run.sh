@@ -191,18 +191,13 @@ nginx_cpu() {
 
 # ---------------------------------------------------------------- one leg
 
-# Finds the descendant of $1 whose comm is $2 (time forks the tool; taskset/env exec).
-find_descendant() {
-  local root=$1 name=$2 try queue p c
+# The tool's pid: the one child of /usr/bin/time (taskset and env exec, time forks).
+# Not found by name: a script's comm is its interpreter's.
+tool_pid() {
+  local root=$1 try c
   for try in $(seq 100); do
-    queue=("$root")
-    while ((${#queue[@]})); do
-      p=${queue[0]}; queue=("${queue[@]:1}")
-      for c in $(pgrep -P "$p" || true); do
-        [[ $(cat "/proc/$c/comm" 2>/dev/null) == "$name" ]] && { echo "$c"; return 0; }
-        queue+=("$c")
-      done
-    done
+    c=$(pgrep -P "$root" | head -n1 || true)
+    [[ -n $c ]] && { echo "$c"; return 0; }
     kill -0 "$root" 2>/dev/null || return 1
     sleep 0.05
   done
@@ -221,17 +216,17 @@ sample_rss() {
   done
 }
 
-# launch LEG_DIR COMM cmd...: runs cmd pinned to GEN_CPU under /usr/bin/time in the
+# launch LEG_DIR cmd...: runs cmd pinned to GEN_CPU under /usr/bin/time in the
 # background; sets TIME_PID (the wrapper, to wait on) and TOOL_PID (the tool itself).
 launch() {
-  local leg=$1 comm=$2; shift 2
+  local leg=$1; shift
   # taskset outermost: time and the tool both live on GEN_CPU; time -o keeps its figures
   # out of the tool's own stderr. %U %S %M %e = user s, sys s, max RSS kB, wall s.
   taskset -c "$GEN_CPU" /usr/bin/time -o "$leg/time.txt" -f '%U %S %M %e' \
     "$@" > "$leg/stdout" 2> "$leg/stderr" &
   TIME_PID=$!
   LEG_PIDS=("$TIME_PID")
-  TOOL_PID=$(find_descendant "$TIME_PID" "$comm") || TOOL_PID=""
+  TOOL_PID=$(tool_pid "$TIME_PID") || TOOL_PID=""
   if [[ -n $TOOL_PID ]]; then
     # On Ctrl-C, cleanup must stop the tool itself: killing time would orphan it.
     LEG_PIDS=("$TOOL_PID" "$TIME_PID")
@@ -266,7 +261,7 @@ leg_loadprobe() {
   cfg=$leg/loadprobe.yml
   write_loadprobe_config "$cfg"
   # shellcheck disable=SC2086  # LOADPROBE_EXTRA_ARGS is a list of flags
-  launch "$leg" loadprobe "$LOADPROBE" --config.file="$cfg" \
+  launch "$leg" "$LOADPROBE" --config.file="$cfg" \
     --web.listen-address="127.0.0.1:$port" --log.level=warn $LOADPROBE_EXTRA_ARGS
   echo "cmd=loadprobe --config.file=loadprobe.yml --web.listen-address=127.0.0.1:PORT --log.level=warn $LOADPROBE_EXTRA_ARGS" >> "$leg/leg.txt"
   # The run starts at boot and lasts DURATION s; give it 2 s more to finish its requests.
@@ -317,7 +312,7 @@ leg_oha() {
   local cmd=(oha -z "${DURATION}s" -q "$RATE" -c "$OHA_CONNS" --worker-threads 1 --no-tui --json
              "http://127.0.0.1:$NGINX_PORT/ok")
   echo "cmd=${cmd[*]/#http*/URL}" >> "$leg/leg.txt"
-  launch "$leg" oha "${cmd[@]}"
+  launch "$leg" "${cmd[@]}"
   wait "$TIME_PID" || rc=$?
   return "$rc"
 }
@@ -329,7 +324,7 @@ leg_hey() {
   per_worker=$(python3 -c "print(round($RATE / $HEY_WORKERS, 6))")
   local cmd=(hey -z "${DURATION}s" -q "$per_worker" -c "$HEY_WORKERS" "http://127.0.0.1:$NGINX_PORT/ok")
   echo "cmd=GOMAXPROCS=1 ${cmd[*]/#http*/URL}" >> "$leg/leg.txt"
-  launch "$leg" hey env GOMAXPROCS=1 "${cmd[@]}"
+  launch "$leg" env GOMAXPROCS=1 "${cmd[@]}"
   wait "$TIME_PID" || rc=$?
   return "$rc"
 }

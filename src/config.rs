@@ -272,7 +272,7 @@ pub struct SloConfig {
     pub error_ratio: Option<f64>,
     /// Highest acceptable fraction of throttled (429) requests.
     pub throttled_ratio: Option<f64>,
-    /// Lowest acceptable achieved rate, requests per second.
+    /// Lowest acceptable achieved rate: iterations started per second (arrivals minus drops).
     pub min_rate: Option<f64>,
     /// Longest acceptable time to recover after a burst.
     #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional")]

@@ -126,10 +126,16 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 }
 
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    // Exporters reload on SIGHUP; until reload exists, SIGHUP must not kill the process
+    // (its default action), so it is caught and the running config is kept.
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler installs");
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = terminate.recv() => return,
+            _ = hangup.recv() => tracing::warn!("SIGHUP received: configuration reload is not supported yet; keeping the running configuration"),
+        }
     }
 }

@@ -216,6 +216,9 @@ impl TryFrom<Config> for Plan {
 
     fn try_from(config: Config) -> Result<Self, PlanError> {
         let mut problems = Problems::default();
+        if config.global.report_interval.is_zero() {
+            problems.add("global.report_interval", "must be above zero");
+        }
         let demo = config
             .demo
             .and_then(|d| target::build_demo(d, &mut problems));

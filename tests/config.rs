@@ -150,6 +150,10 @@ const INVALID: &[(&str, &[&str])] = &[
         &["probes[0].load.max_in_flight", "at least 1"],
     ),
     ("zero_rate", &["probes[0].load.rate", "above 0"]),
+    (
+        "zero_report_interval",
+        &["global.report_interval", "above zero"],
+    ),
 ];
 
 #[test]
