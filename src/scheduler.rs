@@ -62,10 +62,10 @@ impl<I: Iterate> ProbeSchedule<I> {
     pub async fn run(self) {
         let in_flight = Arc::new(Semaphore::new(self.probe.max_in_flight));
         match self.probe.schedule.clone() {
+            // Shutdown ends a continuous run; its partial last window gets no verdict.
             Schedule::Continuous => {
                 self.run_window(&in_flight, None, Some(self.report_interval))
                     .await;
-                self.close_window();
             }
             Schedule::Every { every, run_for } => self.run_every(&in_flight, every, run_for).await,
             Schedule::Cron { cron, run_for } => self.run_cron(&in_flight, &cron, run_for).await,
@@ -149,6 +149,10 @@ impl<I: Iterate> ProbeSchedule<I> {
     /// One run of `run_for`, then its verdict once its iterations are done.
     async fn run_bounded(&self, in_flight: &Arc<Semaphore>, run_for: Duration) {
         let run = self.run_window(in_flight, Some(run_for), None).await;
+        if self.shutdown.is_cancelled() {
+            // A run cut short gets no verdict; shutdown drains its iterations.
+            return;
+        }
         run.close();
         // The verdict waits for the run's last iterations, each bounded by its timeouts.
         let longest = self.probe.target.timeout * self.probe.steps.len() as u32;

@@ -2,16 +2,32 @@
 
 use super::ConfigError;
 
-/// Replaces `${NAME}` with its value and `$${` with a literal `${`.
+/// Replaces `${NAME}` with its value and `$${` with a literal `${`; full-line comments are
+/// left alone, so a commented-out setting never needs its variable.
 ///
-/// Done on the text before parsing so that YAML line numbers stay those of the file (a
-/// value never contains a newline that the file did not have).
+/// Done on the text before parsing so that YAML line numbers stay those of the file.
 pub(super) fn expand_variables(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            expand_line(line, index + 1, &lookup, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+fn expand_line(
+    line: &str,
+    number: usize,
+    lookup: &impl Fn(&str) -> Option<String>,
+    out: &mut String,
+) -> Result<(), ConfigError> {
+    let mut rest = line;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
@@ -22,10 +38,9 @@ pub(super) fn expand_variables(
             && let Some(end) = after.find('}')
         {
             let name = &after[..end];
-            let line = text[..text.len() - tail.len()].matches('\n').count() + 1;
             let value = lookup(name).ok_or_else(|| ConfigError::MissingVariable {
                 name: name.to_owned(),
-                line,
+                line: number,
             })?;
             out.push_str(&value);
             rest = &after[end + 1..];
@@ -35,7 +50,7 @@ pub(super) fn expand_variables(
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -50,6 +65,12 @@ mod tests {
     fn expands_variables_and_escapes() {
         let out = expand_variables("a: ${TOKEN}\nb: $${TOKEN}\nc: $5", env).expect("expands");
         assert_eq!(out, "a: s3cret\nb: ${TOKEN}\nc: $5");
+    }
+
+    #[test]
+    fn comment_lines_are_not_expanded() {
+        let out = expand_variables("# token: ${NOPE}\na: ${TOKEN}\n", env).expect("expands");
+        assert_eq!(out, "# token: ${NOPE}\na: s3cret\n");
     }
 
     #[test]
