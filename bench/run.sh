@@ -165,8 +165,8 @@ EOF
   # -e: the error log before the config is read (else /var/log/nginx/error.log).
   nginx -p "$d/" -c "$d/nginx.conf" -e "$d/logs/error.log" &
   NGINX_PID=$!
-  local i body=""
-  for i in $(seq 50); do
+  local _ body=""
+  for _ in $(seq 50); do
     body=$(curl -fsS "http://127.0.0.1:$NGINX_PORT/ok" 2>/dev/null) && break
     kill -0 "$NGINX_PID" 2>/dev/null || { cat "$d/logs/error.log" >&2; die "nginx exited"; }
     sleep 0.1
@@ -194,8 +194,8 @@ nginx_cpu() {
 # The tool's pid: the one child of /usr/bin/time (taskset and env exec, time forks).
 # Not found by name: a script's comm is its interpreter's.
 tool_pid() {
-  local root=$1 try c
-  for try in $(seq 100); do
+  local root=$1 c _
+  for _ in $(seq 100); do
     c=$(pgrep -P "$root" | head -n1 || true)
     [[ -n $c ]] && { echo "$c"; return 0; }
     kill -0 "$root" 2>/dev/null || return 1
@@ -263,12 +263,12 @@ leg_loadprobe() {
   # shellcheck disable=SC2086  # LOADPROBE_EXTRA_ARGS is a list of flags
   launch "$leg" "$LOADPROBE" --config.file="$cfg" \
     --web.listen-address="127.0.0.1:$port" --log.level=warn $LOADPROBE_EXTRA_ARGS
-  echo "cmd=loadprobe --config.file=loadprobe.yml --web.listen-address=127.0.0.1:PORT --log.level=warn $LOADPROBE_EXTRA_ARGS" >> "$leg/leg.txt"
+  echo "cmd=loadprobe --config.file=loadprobe.yml --web.listen-address=127.0.0.1:PORT --log.level=warn${LOADPROBE_EXTRA_ARGS:+ $LOADPROBE_EXTRA_ARGS}" >> "$leg/leg.txt"
   # The run starts at boot and lasts DURATION s; give it 2 s more to finish its requests.
   # Sleep in 1 s steps so that a loadprobe that dies at start-up is reported at once.
-  local s
-  for s in $(seq $((DURATION + 2))); do
-    [[ -n $TOOL_PID ]] && kill -0 "$TOOL_PID" 2>/dev/null || break
+  local _
+  for _ in $(seq $((DURATION + 2))); do
+    if [[ -z $TOOL_PID ]] || ! kill -0 "$TOOL_PID" 2>/dev/null; then break; fi
     sleep 1
   done
   # Then scrape until the run is over (run_active 0, nothing in flight), at most drain+5 s.
@@ -289,10 +289,11 @@ leg_loadprobe() {
     sleep 0.5; waited=$((waited + 1))
   done
   [[ -s $leg/scrape.txt ]] || { echo "note=no scrape of /metrics" >> "$leg/leg.txt"; rc=1; }
+  # The last run's exact percentiles (HDR histogram) come from the status API.
+  curl -fsS -o "$leg/status.json" "http://127.0.0.1:$port/api/v1/status" || true
   # Graceful stop; loadprobe must exit by itself within drain_timeout (+5 s slack).
   kill -TERM "$TOOL_PID" 2>/dev/null || true
-  local i
-  for i in $(seq $(((DRAIN_TIMEOUT + 5) * 10))); do
+  for _ in $(seq $(((DRAIN_TIMEOUT + 5) * 10))); do
     kill -0 "$TOOL_PID" 2>/dev/null || break
     sleep 0.1
   done
@@ -308,8 +309,9 @@ leg_loadprobe() {
 leg_oha() {
   local leg=$1 rc=0
   # --worker-threads 1: single-thread setting as in anchor-figures.md (the tool is pinned
-  # to one CPU anyway). --no-tui --json: machine-readable summary on stdout.
-  local cmd=(oha -z "${DURATION}s" -q "$RATE" -c "$OHA_CONNS" --worker-threads 1 --no-tui --json
+  # to one CPU anyway). --no-tui --output-format json: machine-readable summary on stdout
+  # (oha 1.16 has no --json). No --latency-correction: oha's default, as users run it.
+  local cmd=(oha -z "${DURATION}s" -q "$RATE" -c "$OHA_CONNS" --worker-threads 1 --no-tui --output-format json
              "http://127.0.0.1:$NGINX_PORT/ok")
   echo "cmd=${cmd[*]/#http*/URL}" >> "$leg/leg.txt"
   launch "$leg" "${cmd[@]}"
@@ -370,7 +372,7 @@ write_meta() {
     [[ -n $lp_version ]] || lp_version="(no --version)"
   fi
   {
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)$([[ -n $(git -C "$REPO_DIR" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]] && echo " + uncommitted changes in src/")"
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
     echo "- nginx $(nginx -v 2>&1 | sed 's/.*\///'), 1 worker on CPU $TARGET_CPU, static file /ok; generators on CPU $GEN_CPU"
     echo "- loadprobe: $lp_version; oha: $(oha --version 2>/dev/null | head -n1 || echo –); hey: $(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo –)"

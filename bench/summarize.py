@@ -7,7 +7,7 @@ run.sh leaves one directory per leg (one run of one tool) with raw files:
                "Command terminated by signal" line is tolerated)
   rss_max_kb   max VmRSS seen by the 1 Hz sampler
   scrape.txt   loadprobe's last /metrics scrape      (loadprobe legs)
-  stdout       oha --json output / hey summary       (oha, hey legs)
+  stdout       oha --output-format json / hey summary (oha, hey legs)
 
 Subcommands:
   scrape-idle FILE   exit 0 when the scrape shows the probe's run finished
@@ -59,23 +59,30 @@ def metric_sum(samples, name, probe=PROBE):
     return sum(vals) if vals else None
 
 
-def histogram_quantile(q, buckets):
-    """Prometheus' histogram_quantile over [(le, cumulative count)]: linear within a bucket."""
+def bucket_upper_bound(q, buckets):
+    """Upper bound (le) of the bucket holding quantile q, from [(le, cumulative count)]."""
     buckets = sorted(buckets)
     if not buckets or buckets[-1][1] == 0:
         return None
-    total = buckets[-1][1]
-    rank = q * total
-    prev_le, prev_count = 0.0, 0.0
+    rank = q * buckets[-1][1]
     for le, count in buckets:
         if count >= rank:
-            if math.isinf(le):  # in the +Inf bucket: the highest finite bound is all we know
-                return prev_le
-            if count == prev_count:
-                return le
-            return prev_le + (le - prev_le) * (rank - prev_count) / (count - prev_count)
-        prev_le, prev_count = le, count
-    return prev_le
+            return le
+    return math.inf
+
+
+def loadprobe_report_percentiles(status_json):
+    """Exact p50/p99 of the last finished run, from /api/v1/status (HDR histograms)."""
+    if not status_json.strip():
+        return {}
+    import json
+    for probe in json.loads(status_json).get("probes", []):
+        report = probe.get("last_report") or {}
+        if probe.get("name") == PROBE and report.get("steps"):
+            step = report["steps"][0]
+            return {"p50_ms": step["p50"] * 1e3, "p99_ms": step["p99"] * 1e3,
+                    "pct_source": "last run report, /api/v1/status (exact)", "pct_coarse": False}
+    return {}
 
 
 def loadprobe_figures(scrape_text):
@@ -84,8 +91,14 @@ def loadprobe_figures(scrape_text):
         "requests": metric_sum(s, "loadprobe_requests_total"),
         "dropped": metric_sum(s, "loadprobe_arrivals_dropped_total"),
         "arrivals": metric_sum(s, "loadprobe_arrivals_total"),
-        "failures": metric_sum(s, "loadprobe_request_failures_total"),
+        "errors": metric_sum(s, "loadprobe_request_failures_total"),
     }
+    # Exact means from the histograms' _sum/_count.
+    for metric, key in (("loadprobe_request_duration_seconds", "mean_ms"),
+                        ("loadprobe_schedule_lag_seconds", "lag_mean_ms")):
+        total, count = metric_sum(s, metric + "_sum"), metric_sum(s, metric + "_count")
+        if total is not None and count:
+            fig[key] = total / count * 1e3
     # Exact percentiles of the last finished run, when loadprobe exports them.
     for p in ("p50", "p99"):
         vals = [v for n, l, v in s if n == "loadprobe_last_run_latency_seconds"
@@ -94,18 +107,20 @@ def loadprobe_figures(scrape_text):
             fig[p + "_ms"] = max(vals) * 1e3
             fig["pct_source"] = "last_run_latency_seconds (exact)"
     if "p50_ms" not in fig:
-        # Fall back to the histogram: coarse (bucket bounds), summed over steps.
+        # Fall back to the histogram (summed over steps). Interpolating inside a bucket
+        # would invent precision (0–5 ms gives "2.5 ms"), so report the bucket's upper
+        # bound, shown as "≤ X" in the table.
         per_le = {}
         for n, l, v in s:
             if n == "loadprobe_request_duration_seconds_bucket" and l.get("probe") == PROBE:
                 le = float(l["le"].replace("+Inf", "inf"))
                 per_le[le] = per_le.get(le, 0.0) + v
-        b = list(per_le.items())
         for q, key in ((0.5, "p50_ms"), (0.99, "p99_ms")):
-            v = histogram_quantile(q, b)
+            v = bucket_upper_bound(q, list(per_le.items()))
             if v is not None:
                 fig[key] = v * 1e3
-                fig["pct_source"] = "request_duration_seconds histogram (interpolated)"
+                fig["pct_source"] = "request_duration_seconds histogram (bucket upper bound)"
+                fig["pct_coarse"] = True
     return fig
 
 
@@ -119,12 +134,19 @@ def scrape_is_idle(text):
 # ---------------------------------------------------------------- oha / hey output
 
 def oha_figures(text):
-    """oha --json: summary + latencyPercentiles (seconds) + statusCodeDistribution."""
+    """oha --output-format json: summary, latencyPercentiles (seconds), status codes, errors."""
     d = json.loads(text)
     codes = d.get("statusCodeDistribution") or {}
-    errors = d.get("errorDistribution") or {}
+    # "aborted due to deadline" are arrivals still waiting for their rate token at -z's
+    # end: never sent, so neither requests nor errors.
+    errors = {k: v for k, v in (d.get("errorDistribution") or {}).items()
+              if "deadline" not in k}
     pct = d.get("latencyPercentiles") or {}
-    fig = {"requests": sum(codes.values()) + sum(errors.values())}
+    fig = {"requests": sum(codes.values()) + sum(errors.values()),
+           "errors": sum(errors.values())}
+    avg = (d.get("summary") or {}).get("average")
+    if avg is not None:
+        fig["mean_ms"] = avg * 1e3
     for key in ("p50", "p99"):
         if pct.get(key) is not None:
             fig[key + "_ms"] = pct[key] * 1e3
@@ -133,14 +155,18 @@ def oha_figures(text):
 
 def hey_figures(text):
     """hey's text summary: 'NN% in X secs' lines and '[code] N responses'."""
-    fig = {"requests": 0}
+    fig = {"requests": 0, "errors": 0}
     for m in re.finditer(r"^\s*\[\d+\]\s+(\d+) responses", text, re.M):
         fig["requests"] += int(m.group(1))
     # Errors are listed as '[N]\tGet "...": error' under "Error distribution:".
     err = text.split("Error distribution:", 1)
     if len(err) == 2:
         for m in re.finditer(r"^\s*\[(\d+)\]\s", err[1], re.M):
-            fig["requests"] += int(m.group(1))
+            fig["errors"] += int(m.group(1))
+    fig["requests"] += fig["errors"]
+    m = re.search(r"^\s*Average:\s+([0-9.]+) secs", text, re.M)
+    if m:
+        fig["mean_ms"] = float(m.group(1)) * 1e3
     for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
         m = re.search(r"^\s*%s%%+ in ([0-9.]+) secs" % pct, text, re.M)
         if m:
@@ -206,6 +232,7 @@ def leg_figures(leg_dir, rate, duration):
     try:
         if tool == "loadprobe":
             fig.update(loadprobe_figures(read(os.path.join(leg_dir, "scrape.txt"))))
+            fig.update(loadprobe_report_percentiles(read(os.path.join(leg_dir, "status.json"))))
         elif tool == "oha":
             fig.update(oha_figures(read(os.path.join(leg_dir, "stdout"))))
         elif tool == "hey":
@@ -224,26 +251,29 @@ ROWS = [
     ("requests", "requests the tool counted", "{:.0f}"),
     ("rate", "achieved rate /s (nginx lines / duration)", "{:.1f}"),
     ("deviation_pct", "deviation from plan %", "{:+.2f}"),
+    ("errors", "errors the tool reported", "{:.0f}"),
     ("nginx_non200", "non-200 responses at nginx", "{:.0f}"),
     ("dropped", "arrivals dropped (loadprobe's count)", "{:.0f}"),
     ("cpu_per_100k", "CPU s per 100k requests (user+sys)", "{:.2f}"),
     ("user_per_100k", "… of which user space", "{:.2f}"),
     ("peak_rss_mb", "peak RSS MB (time %M)", "{:.1f}"),
     ("vmrss_max_mb", "max VmRSS MB (1 Hz samples)", "{:.1f}"),
+    ("mean_ms", "mean latency ms (tool's own)", "{:.3f}"),
     ("p50_ms", "p50 latency ms (tool's own)", "{:.3f}"),
     ("p99_ms", "p99 latency ms (tool's own)", "{:.3f}"),
+    ("lag_mean_ms", "mean schedule lag ms (loadprobe's)", "{:.3f}"),
     ("nginx_busy_pct", "nginx worker CPU % of duration", "{:.1f}"),
 ]
 
 
-def cell(values, fmt):
+def cell(values, fmt, prefix=""):
     values = [v for v in values if v is not None]
     if not values:
         return "–"
-    med = statistics.median(values)
-    if len(values) == 1 or min(values) == max(values):
-        return fmt.format(med)
-    return "%s (%s–%s)" % (fmt.format(med), fmt.format(min(values)), fmt.format(max(values)))
+    med, lo, hi = (fmt.format(v) for v in (statistics.median(values), min(values), max(values)))
+    if lo == hi:  # one run, or no spread at this precision
+        return prefix + med
+    return "%s%s (%s–%s)" % (prefix, med, lo, hi)
 
 
 def report(args):
@@ -258,8 +288,12 @@ def report(args):
     out = []
     out.append("| figure | " + " | ".join(tools) + " |")
     out.append("|---|" + "---|" * len(tools))
+    def coarse(t):  # percentiles only known to a histogram bucket
+        legs_t = [f for f in figs if f["tool"] == t and f["rc"] == "0"]
+        return bool(legs_t) and all(f.get("pct_coarse") for f in legs_t)
     for key, label, fmt in ROWS:
-        row = [cell([f.get(key) for f in figs if f["tool"] == t and f["rc"] == "0"], fmt)
+        row = [cell([f.get(key) for f in figs if f["tool"] == t and f["rc"] == "0"], fmt,
+                    "≤ " if key in ("p50_ms", "p99_ms") and coarse(t) else "")
                for t in tools]
         out.append("| %s | %s |" % (label, " | ".join(row)))
     ok_counts = {t: sum(1 for f in figs if f["tool"] == t and f["rc"] == "0") for t in tools}
@@ -271,8 +305,8 @@ def report(args):
     notes = []
     src = sorted({f.get("pct_source") for f in figs if f.get("pct_source")})
     if src:
-        notes.append("loadprobe percentiles from: " + ", ".join(src)
-                     + "; measured from the intended arrival instant.")
+        notes.append("loadprobe latencies are measured from the intended arrival instant; "
+                     "percentiles from: " + ", ".join(src) + "; mean from the histogram's _sum/_count (exact).")
     notes.append("oha and hey percentiles are measured from their own send "
                  "(no latency correction), so they hide generator lag.")
     failed = [f for f in figs if f["rc"] != "0"]
@@ -289,7 +323,8 @@ def report(args):
             f["tool"], f["rep"], f["rc"], fm(f.get("nginx"), "{:.0f}"),
             fm(f.get("requests"), "{:.0f}"), fm(f.get("dropped"), "{:.0f}"),
             fm(f.get("cpu_s"), "{:.2f}"), fm(f.get("peak_rss_mb"), "{:.1f}"),
-            fm(f.get("p50_ms")), fm(f.get("p99_ms"))))
+            ("≤ " if f.get("pct_coarse") else "") + fm(f.get("p50_ms")),
+            ("≤ " if f.get("pct_coarse") else "") + fm(f.get("p99_ms"))))
 
     reps = max([f["rep"] for f in figs] or [0])
     title = "## core: %g arrivals/s for %g s, median (min–max) of %d run(s) per tool, tools interleaved" % (
