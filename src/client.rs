@@ -78,7 +78,7 @@ pub struct TransportError {
     pub message: String,
 }
 
-/// Sends `step` and reads the whole body (kept only when `keep_body`).
+/// Sends `step` and reads the whole body (kept, up to [`BODY_LIMIT_BYTES`], when `keep_body`).
 pub async fn send(
     client: &HttpClient,
     step: &Step,
@@ -88,23 +88,43 @@ pub async fn send(
     *request.method_mut() = step.method.clone();
     *request.uri_mut() = step.uri.clone();
     *request.headers_mut() = step.headers.clone();
+    exchange(client, request, keep_body.then_some(BODY_LIMIT_BYTES)).await
+}
+
+/// GETs `uri` and keeps up to `limit` bytes of body (for side requests such as memory
+/// samples, whose bodies can be larger than a step's).
+pub async fn fetch(
+    client: &HttpClient,
+    uri: Uri,
+    limit: usize,
+) -> Result<Response, TransportError> {
+    let mut request = Request::new(Full::new(Bytes::new()));
+    *request.uri_mut() = uri;
+    exchange(client, request, Some(limit)).await
+}
+
+async fn exchange(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+    keep_limit: Option<usize>,
+) -> Result<Response, TransportError> {
     let response = client
         .request(request)
         .await
         .map_err(classify_request_error)?;
     let status = response.status().as_u16();
     let mut body = response.into_body();
-    let mut kept = keep_body.then(Vec::new);
+    let mut kept = keep_limit.map(|limit| (limit, Vec::new()));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| TransportError {
             reason: Reason::Io,
             message: format!("reading body: {e}"),
         })?;
-        if let (Some(kept), Ok(data)) = (kept.as_mut(), frame.into_data()) {
-            if kept.len() + data.len() > BODY_LIMIT_BYTES {
+        if let (Some((limit, kept)), Ok(data)) = (kept.as_mut(), frame.into_data()) {
+            if kept.len() + data.len() > *limit {
                 return Err(TransportError {
                     reason: Reason::Io,
-                    message: format!("body longer than {BODY_LIMIT_BYTES} bytes"),
+                    message: format!("body longer than {limit} bytes"),
                 });
             }
             kept.extend_from_slice(&data);
@@ -112,7 +132,7 @@ pub async fn send(
     }
     Ok(Response {
         status,
-        body: kept.map(Bytes::from),
+        body: kept.map(|(_, body)| Bytes::from(body)),
     })
 }
 

@@ -24,8 +24,10 @@
 //! - [`outcome`]: success or a bounded failure reason.
 //! - [`metrics`]: the only module that names metrics; exposition formats.
 //! - [`status`]: live state, report windows and verdicts, recent failures.
+//! - [`memory`]: samples each target's memory and keeps its growth baseline.
 //! - [`server`] and [`page`]: loadprobe's own endpoints and landing page.
 //! - [`demo`]: the built-in demo target.
+//! - [`once`]: `loadprobe once`, one run in the foreground with a summary and an exit code.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -35,7 +37,9 @@ pub mod arrival;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod memory;
 pub mod metrics;
+pub mod once;
 pub mod outcome;
 pub mod page;
 pub mod plan;
@@ -53,6 +57,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::memory::MemorySampler;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::runner::Runner;
@@ -168,6 +173,19 @@ fn start_schedules(
         clients.insert(target.name.clone(), client::build(target)?);
     }
     let mut schedules = JoinSet::new();
+    for (index, target) in plan.targets.iter().enumerate() {
+        let Some(memory) = target.memory.clone() else {
+            continue;
+        };
+        let sampler = MemorySampler {
+            target: target.clone(),
+            plan: memory,
+            client: clients[&target.name].clone(),
+            metrics: metrics.target(index),
+            status: status.clone(),
+        };
+        schedules.spawn(sampler.run(shutdown.clone()));
+    }
     for (index, probe) in plan.probes.iter().enumerate() {
         let client = clients[&probe.target.name].clone();
         let schedule = ProbeSchedule {

@@ -2,9 +2,10 @@
 //! SIGTERM or SIGINT.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use loadprobe::config::Config;
 use loadprobe::plan::Plan;
 use tokio::net::TcpListener;
@@ -16,11 +17,15 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Run one probe once instead of serving (see `loadprobe once --help`).
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Configuration file.
     #[arg(
         long = "config.file",
         env = "LOADPROBE_CONFIG_FILE",
-        default_value = "loadprobe.yml"
+        default_value = "loadprobe.yml",
+        global = true
     )]
     config_file: PathBuf,
     /// Validate the configuration, print what is wrong, and exit 0 (valid) or 1.
@@ -33,14 +38,46 @@ struct Cli {
     #[arg(long = "web.telemetry-path", default_value = loadprobe::DEFAULT_TELEMETRY_PATH)]
     telemetry_path: String,
     /// Only log messages at this level or above.
-    #[arg(long = "log.level", value_enum, default_value = "info")]
+    #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     log_level: LogLevel,
     /// Log line format.
-    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
     log_format: LogFormat,
     /// Threads of the async runtime (load generation and serving share them).
-    #[arg(long = "runtime.worker-threads", default_value_t = 2)]
+    #[arg(long = "runtime.worker-threads", default_value_t = 2, global = true)]
     worker_threads: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one probe once in the foreground, print a summary, and exit 1 if an SLO failed.
+    Once {
+        /// The probe to run.
+        #[arg(long)]
+        probe: String,
+        /// Run length (default: the probe's `for`, or 30s for a continuous probe).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Summary format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from(signed).map_err(|e| format!("{e}"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,27 +117,42 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(cli.worker_threads.max(1))
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let mut listeners = Vec::new();
-        for address in &cli.listen_addresses {
-            // `:10180` means every interface, as in the Go exporters.
-            let address = if address.starts_with(':') {
-                format!("0.0.0.0{address}")
-            } else {
-                address.clone()
-            };
-            let listener = TcpListener::bind(&address)
-                .await
-                .with_context(|| format!("cannot listen on {address}"))?;
-            tracing::info!(address = %listener.local_addr()?, "listening");
-            listeners.push(listener);
+    if let Some(Command::Once {
+        probe,
+        duration,
+        output,
+    }) = &cli.command
+    {
+        let once = runtime.block_on(loadprobe::once::run(plan, probe, *duration))?;
+        match output {
+            Output::Text => print!("{}", loadprobe::once::render_text(&once)),
+            Output::Json => println!("{}", serde_json::to_string_pretty(&once)?),
         }
-        if !cli.telemetry_path.starts_with('/') {
-            bail!("--web.telemetry-path must start with `/`");
-        }
-        loadprobe::run(plan, listeners, &cli.telemetry_path, shutdown_signal()).await?;
-        Ok(())
-    })
+        std::process::exit(if once.report.success { 0 } else { 1 });
+    }
+    runtime.block_on(serve(&cli, plan))
+}
+
+async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
+    if !cli.telemetry_path.starts_with('/') {
+        bail!("--web.telemetry-path must start with `/`");
+    }
+    let mut listeners = Vec::new();
+    for address in &cli.listen_addresses {
+        // `:10180` means every interface, as in the Go exporters.
+        let address = if address.starts_with(':') {
+            format!("0.0.0.0{address}")
+        } else {
+            address.clone()
+        };
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        tracing::info!(address = %listener.local_addr()?, "listening");
+        listeners.push(listener);
+    }
+    loadprobe::run(plan, listeners, &cli.telemetry_path, shutdown_signal()).await?;
+    Ok(())
 }
 
 fn init_logging(level: LogLevel, format: LogFormat) {

@@ -27,9 +27,11 @@ use crate::plan::Plan;
 mod exposition;
 mod probe;
 mod process;
+mod target;
 
 pub use exposition::{Format, encode};
 pub use probe::ProbeMetrics;
+pub use target::TargetMetrics;
 
 /// Bucket bounds of the schedule-lag histogram, in seconds: from timer resolution (1 ms)
 /// down to what a precise wake-up achieves, up to a generator that has fallen far behind.
@@ -41,6 +43,12 @@ const LAG_BUCKETS: [f64; 12] = [
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProbeLabels {
     probe: String,
+}
+
+/// `target` label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    target: String,
 }
 
 /// `probe`, `step` labels.
@@ -89,6 +97,14 @@ struct DropLabels {
     reason: DropReason,
 }
 
+/// Labels of the last run's per-step percentile gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepPercentileLabels {
+    probe: String,
+    step: String,
+    percentile: &'static str,
+}
+
 /// Labels of the per-percentile SLO gauge.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PercentileLabels {
@@ -130,11 +146,17 @@ struct Families {
     runs_skipped: Family<ProbeLabels, Counter>,
     last_run_success: Family<ProbeLabels, Gauge>,
     last_run_timestamp: Family<ProbeLabels, FloatGauge>,
+    last_run_latency: Family<StepPercentileLabels, FloatGauge>,
     slo_latency: Family<PercentileLabels, FloatGauge>,
     slo_error_ratio: Family<ProbeLabels, FloatGauge>,
     slo_throttled_ratio: Family<ProbeLabels, FloatGauge>,
     slo_min_rate: Family<ProbeLabels, FloatGauge>,
     slo_recovery: Family<ProbeLabels, FloatGauge>,
+    target_memory: Family<TargetLabels, FloatGauge>,
+    target_memory_failures: Family<TargetLabels, Counter>,
+    target_memory_baseline: Family<TargetLabels, FloatGauge>,
+    target_memory_baseline_timestamp: Family<TargetLabels, FloatGauge>,
+    slo_memory_growth: Family<TargetLabels, FloatGauge>,
     reload_successful: Gauge,
     reload_timestamp: FloatGauge,
 }
@@ -146,6 +168,8 @@ pub struct Metrics {
     registry: Registry,
     /// Handles of each probe, in plan order.
     probes: Vec<Arc<ProbeMetrics>>,
+    /// Handles of each target, in plan order.
+    targets: Vec<Arc<TargetMetrics>>,
     /// Config reload gauges.
     reload_successful: Gauge,
     /// Time of the last successful (re)load.
@@ -165,9 +189,15 @@ impl Metrics {
             .iter()
             .map(|probe| Arc::new(ProbeMetrics::resolve(probe, &families)))
             .collect();
+        let targets = plan
+            .targets
+            .iter()
+            .map(|target| Arc::new(TargetMetrics::resolve(target, &families)))
+            .collect();
         Self {
             registry,
             probes,
+            targets,
             reload_successful: families.reload_successful,
             reload_timestamp: families.reload_timestamp,
         }
@@ -181,6 +211,11 @@ impl Metrics {
     /// Handles of the probe at `index` in plan order.
     pub fn probe(&self, index: usize) -> Arc<ProbeMetrics> {
         self.probes[index].clone()
+    }
+
+    /// Handles of the target at `index` in plan order.
+    pub fn target(&self, index: usize) -> Arc<TargetMetrics> {
+        self.targets[index].clone()
     }
 
     /// Records the outcome of loading the configuration.
@@ -210,11 +245,17 @@ impl Families {
             runs_skipped: Family::default(),
             last_run_success: Family::default(),
             last_run_timestamp: Family::default(),
+            last_run_latency: Family::default(),
             slo_latency: Family::default(),
             slo_error_ratio: Family::default(),
             slo_throttled_ratio: Family::default(),
             slo_min_rate: Family::default(),
             slo_recovery: Family::default(),
+            target_memory: Family::default(),
+            target_memory_failures: Family::default(),
+            target_memory_baseline: Family::default(),
+            target_memory_baseline_timestamp: Family::default(),
+            slo_memory_growth: Family::default(),
             reload_successful: Gauge::default(),
             reload_timestamp: FloatGauge::default(),
         }
@@ -297,6 +338,12 @@ fn register(r: &mut Registry, f: &Families) {
         f.last_run_timestamp.clone(),
     );
     r.register_with_unit(
+        "last_run_latency",
+        "Exact latency percentile of each step over the last finished run or report window",
+        Unit::Seconds,
+        f.last_run_latency.clone(),
+    );
+    r.register_with_unit(
         "slo_latency",
         "Latency SLO threshold by percentile",
         Unit::Seconds,
@@ -322,6 +369,34 @@ fn register(r: &mut Registry, f: &Families) {
         "Longest acceptable recovery after a burst",
         Unit::Seconds,
         f.slo_recovery.clone(),
+    );
+    r.register_with_unit(
+        "target_memory",
+        "Memory of the target from its last successful sample; absent while sampling fails",
+        Unit::Bytes,
+        f.target_memory.clone(),
+    );
+    r.register(
+        "target_memory_sample_failures",
+        "Memory samples of the target that failed",
+        f.target_memory_failures.clone(),
+    );
+    r.register_with_unit(
+        "target_memory_baseline",
+        "Memory of the target when its growth baseline (re)started",
+        Unit::Bytes,
+        f.target_memory_baseline.clone(),
+    );
+    r.register_with_unit(
+        "target_memory_baseline_timestamp",
+        "When the growth baseline (re)started: at the first sample and after each target restart",
+        Unit::Seconds,
+        f.target_memory_baseline_timestamp.clone(),
+    );
+    r.register(
+        "slo_memory_growth_per_hour",
+        "Highest acceptable memory growth per hour as a fraction of the baseline",
+        f.slo_memory_growth.clone(),
     );
     r.register(
         "config_last_reload_successful",

@@ -67,7 +67,7 @@ fn probe_row(html: &mut String, p: &ProbeSnapshot) {
         Some(r) if r.success => "<span class=\"ok\">met SLOs</span>".to_owned(),
         Some(r) => format!(
             "<span class=\"bad\">failed: {}</span>",
-            escape(&r.violations.join("; "))
+            escape(&r.violations().join("; "))
         ),
     };
     let t = &p.totals;

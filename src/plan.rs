@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,54 @@ pub struct Target {
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// Accept any server certificate.
     pub insecure_skip_verify: bool,
+    /// How its memory is sampled, if at all.
+    pub memory: Option<MemoryPlan>,
+    /// Highest acceptable memory growth per hour, as a fraction of the baseline.
+    pub memory_growth_per_hour: Option<f64>,
+}
+
+/// How a target's memory is sampled.
+#[derive(Debug, Clone)]
+pub struct MemoryPlan {
+    /// Where the value comes from.
+    pub source: MemorySource,
+    /// Time between samples.
+    pub interval: Duration,
+}
+
+/// Where a target's memory is read.
+#[derive(Debug, Clone)]
+pub enum MemorySource {
+    /// A gauge on the target's Prometheus endpoint.
+    Prometheus {
+        /// Endpoint URL.
+        uri: Uri,
+        /// Metric name.
+        metric: String,
+        /// Labels the series must carry.
+        labels: BTreeMap<String, String>,
+    },
+    /// A local process, from /proc.
+    Process {
+        /// Which process.
+        selector: ProcessSelector,
+        /// Pss from `smaps_rollup` instead of VmRSS.
+        pss: bool,
+    },
+    /// A cgroup v2 `memory.current` file.
+    Cgroup {
+        /// The file (the directory is resolved at load time).
+        path: PathBuf,
+    },
+}
+
+/// How the sampled process is found.
+#[derive(Debug, Clone)]
+pub enum ProcessSelector {
+    /// Read the pid from this file at each sample (it changes when the process restarts).
+    PidFile(PathBuf),
+    /// The oldest process with this name.
+    Name(String),
 }
 
 /// A named, scheduled load against one target.

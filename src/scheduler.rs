@@ -18,7 +18,7 @@ use crate::arrival::Arrivals;
 use crate::metrics::{DropReason, ProbeMetrics};
 use crate::plan::{Probe, Schedule};
 use crate::runner::{IterationReport, Runner};
-use crate::status::{RunState, StatusBoard, unix_seconds};
+use crate::status::{RunReport, RunState, StatusBoard, unix_seconds};
 
 mod cron;
 
@@ -137,6 +137,17 @@ impl<I: Iterate> ProbeSchedule<I> {
         }
     }
 
+    /// One run of `run_for` now, returning its report once its iterations are done.
+    pub async fn run_once(&self, run_for: Duration) -> RunReport {
+        let in_flight = Arc::new(Semaphore::new(self.probe.max_in_flight));
+        self.run_bounded(&in_flight, run_for).await;
+        self.status.set_state(self.index, RunState::Stopped);
+        self.status.snapshot()[self.index]
+            .last_report
+            .clone()
+            .expect("a finished run leaves a report")
+    }
+
     /// Sleeps until `at`; false when shutdown came first.
     async fn wait_until(&self, at: Instant) -> bool {
         tokio::select! {
@@ -162,7 +173,7 @@ impl<I: Iterate> ProbeSchedule<I> {
         {
             tracing::warn!(probe = %self.probe.name, "iterations outlived their timeouts");
         }
-        self.close_window();
+        self.close_window(Some(run_for));
     }
 
     /// Dispatches a run's arrivals until they end or shutdown; returns the run's tracker.
@@ -192,13 +203,18 @@ impl<I: Iterate> ProbeSchedule<I> {
             }
             let now = Instant::now();
             if let Some((at, every)) = next_report.filter(|(at, _)| *at <= now) {
-                self.close_window();
+                self.close_window(None);
                 next_report = Some((at + every, every));
             }
             while let Some(offset) = arrivals.peek().filter(|o| start + *o <= now) {
                 arrivals.next();
                 self.dispatch(in_flight, &run, start + offset, now);
             }
+        }
+        // The last arrival comes before the end: the run still lasts its whole `for`, so
+        // its achieved rate is over the same span as its planned one.
+        if let Some(run_for) = run_for {
+            self.wait_until(start + run_for).await;
         }
         self.metrics.record_run_end();
         run
@@ -232,9 +248,9 @@ impl<I: Iterate> ProbeSchedule<I> {
     }
 
     /// Closes the current report window and exports its verdict.
-    fn close_window(&self) {
-        let report = self.status.close_window(self.index);
-        self.metrics
-            .record_run_verdict(report.success, SystemTime::now());
+    /// `span` is a bounded run's length; a continuous window spans until now.
+    fn close_window(&self, span: Option<Duration>) {
+        let report = self.status.close_window(self.index, span);
+        self.metrics.record_run_report(&report, SystemTime::now());
     }
 }

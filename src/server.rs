@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::memory::MemorySnapshot;
 use crate::metrics::{self, Format, Metrics};
 use crate::page;
 use crate::status::{FailureRecord, ProbeSnapshot, StatusBoard};
@@ -37,6 +38,8 @@ pub struct StatusResponse {
     pub version: &'static str,
     /// Every probe's state, totals and last report.
     pub probes: Vec<ProbeSnapshot>,
+    /// Memory of every sampled target.
+    pub targets: Vec<MemorySnapshot>,
     /// The latest failures, newest first.
     pub recent_failures: Vec<FailureRecord>,
 }
@@ -84,6 +87,7 @@ async fn api_status(State(state): State<AppState>) -> Json<StatusResponse> {
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION"),
         probes: state.status.snapshot(),
+        targets: state.status.memory(),
         recent_failures: state.status.recent_failures(),
     })
 }

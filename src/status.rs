@@ -5,7 +5,7 @@
 //! The scheduler feeds it the same reports it gives to `Metrics`; readers only take
 //! snapshots. Memory is bounded: fixed-size HDR histograms per step and a fixed-length ring.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -14,13 +14,14 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::config::SloConfig;
+use crate::memory::MemorySnapshot;
 use crate::outcome::{Outcome, Reason};
 use crate::plan::{Plan, Probe, Schedule};
 use crate::runner::IterationReport;
 
 mod verdict;
 
-pub use verdict::{RunReport, StepLatency};
+pub use verdict::{RunReport, SloVerdict, StepLatency};
 
 /// Failures kept for the status page after they happened.
 const RECENT_FAILURES: usize = 50;
@@ -34,6 +35,8 @@ pub struct StatusBoard {
     probes: Vec<ProbeStatus>,
     /// The latest failures across probes, newest last.
     failures: Mutex<VecDeque<FailureRecord>>,
+    /// The latest memory snapshot of each sampled target.
+    memory: Mutex<BTreeMap<String, MemorySnapshot>>,
 }
 
 /// One failed request, as shown on the status page.
@@ -81,10 +84,14 @@ struct Counts {
     requests: AtomicU64,
     errors: AtomicU64,
     throttled: AtomicU64,
+    /// Failures indexed like [`Reason::ALL`].
+    reasons: [AtomicU64; Reason::ALL.len()],
+    /// Responses by status code (few distinct codes, so a small locked map).
+    codes: Mutex<BTreeMap<u16, u64>>,
 }
 
 /// A plain copy of [`Counts`].
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CountValues {
     /// Arrivals that came due.
     pub arrivals: u64,
@@ -100,6 +107,10 @@ pub struct CountValues {
     pub errors: u64,
     /// Throttled (429) requests.
     pub throttled: u64,
+    /// Failed requests by reason (reasons with none are left out).
+    pub failures_by_reason: BTreeMap<&'static str, u64>,
+    /// Responses by status code.
+    pub responses_by_code: BTreeMap<u16, u64>,
 }
 
 impl Counts {
@@ -111,6 +122,18 @@ impl Counts {
                 c.load(Ordering::Relaxed)
             }
         };
+        let failures_by_reason = Reason::ALL
+            .iter()
+            .zip(&self.reasons)
+            .map(|(reason, count)| (reason.as_str(), get(count)))
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        let mut codes = self.codes.lock().expect("codes lock is never poisoned");
+        let responses_by_code = if take {
+            std::mem::take(&mut *codes)
+        } else {
+            codes.clone()
+        };
         CountValues {
             arrivals: get(&self.arrivals),
             dropped: get(&self.dropped),
@@ -119,6 +142,28 @@ impl Counts {
             requests: get(&self.requests),
             errors: get(&self.errors),
             throttled: get(&self.throttled),
+            failures_by_reason,
+            responses_by_code,
+        }
+    }
+
+    fn record_step(&self, outcome: Outcome, status: Option<u16>) {
+        if let Some(code) = status {
+            *self
+                .codes
+                .lock()
+                .expect("codes lock is never poisoned")
+                .entry(code)
+                .or_default() += 1;
+        }
+        if let Outcome::Failure(reason) = outcome {
+            let counter = if reason == Reason::Throttled {
+                &self.throttled
+            } else {
+                &self.errors
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            self.reasons[reason as usize].fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -167,6 +212,7 @@ impl StatusBoard {
         Self {
             probes: plan.probes.iter().map(|p| ProbeStatus::new(p)).collect(),
             failures: Mutex::new(VecDeque::with_capacity(RECENT_FAILURES)),
+            memory: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -199,15 +245,10 @@ impl StatusBoard {
                 .lock()
                 .expect("latency lock is never poisoned")
                 .saturating_record(micros);
+            for counts in [&p.totals, &p.window] {
+                counts.record_step(step.outcome, step.status);
+            }
             if let Outcome::Failure(reason) = step.outcome {
-                for counts in [&p.totals, &p.window] {
-                    let counter = if reason == Reason::Throttled {
-                        &counts.throttled
-                    } else {
-                        &counts.errors
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
                 self.record_failure(p, step.step, reason, step.status, step.detail.clone());
             }
         }
@@ -263,7 +304,8 @@ impl StatusBoard {
     }
 
     /// Closes probe `probe`'s window: judges it against the SLOs, keeps and returns the report.
-    pub fn close_window(&self, probe: usize) -> RunReport {
+    /// `span` is the window's length for rates; `None` means from its opening until now.
+    pub fn close_window(&self, probe: usize, span: Option<Duration>) -> RunReport {
         let p = &self.probes[probe];
         let started = std::mem::replace(
             &mut *p
@@ -284,10 +326,33 @@ impl StatusBoard {
                 latency
             })
             .collect();
-        let elapsed = started.elapsed().unwrap_or(Duration::ZERO);
-        let report = RunReport::judge(&p.slo, unix_seconds(started), elapsed, counts, steps);
+        let elapsed = span.unwrap_or_else(|| started.elapsed().unwrap_or(Duration::ZERO));
+        let window = verdict::Window {
+            started: unix_seconds(started),
+            elapsed,
+            planned_rate: p.planned_rate,
+            counts,
+            steps,
+        };
+        let report = RunReport::judge(&p.slo, window);
         *p.last_report.lock().expect("report lock is never poisoned") = Some(report.clone());
         report
+    }
+
+    /// A target's memory was sampled (or failed to be).
+    pub fn record_memory(&self, snapshot: MemorySnapshot) {
+        let mut memory = self.memory.lock().expect("memory lock is never poisoned");
+        memory.insert(snapshot.target.clone(), snapshot);
+    }
+
+    /// The latest memory snapshot of every sampled target.
+    pub fn memory(&self) -> Vec<MemorySnapshot> {
+        self.memory
+            .lock()
+            .expect("memory lock is never poisoned")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Snapshots of every probe.

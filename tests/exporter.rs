@@ -151,7 +151,7 @@ async fn shutdown_records_every_in_flight_iteration() {
     let final_state = exporter.shutdown().await;
     let truth = demo_stats(demo).await;
 
-    let totals = final_state[0].totals;
+    let totals = &final_state[0].totals;
     assert!(totals.arrivals >= 15, "{totals:?}");
     assert_eq!(totals.dropped, 0);
     assert_eq!(

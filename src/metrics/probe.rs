@@ -11,11 +11,15 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use super::{
     DropLabels, DropReason, FailureLabels, Families, FloatGauge, PercentileLabels, ProbeLabels,
-    ResponseLabels, StepLabels, unix_seconds,
+    ResponseLabels, StepLabels, StepPercentileLabels, unix_seconds,
 };
 use crate::outcome::{Outcome, Reason};
 use crate::plan::Probe;
 use crate::runner::IterationReport;
+use crate::status::RunReport;
+
+/// The `percentile` labels of `last_run_latency_seconds`, in gauge order.
+const LAST_RUN_PERCENTILES: [&str; 3] = ["p50", "p95", "p99"];
 
 /// Pre-resolved handles of one probe.
 #[derive(Debug)]
@@ -41,6 +45,8 @@ struct StepMetrics {
     /// Indexed like [`Reason::ALL`].
     failures: Vec<Counter>,
     duration: Histogram,
+    /// p50, p95, p99 of the last finished run.
+    last_run: [FloatGauge; 3],
     /// Response counters by code, created on first sight of a code (few codes per step).
     responses: Mutex<Vec<(u16, Counter)>>,
     /// Family and labels to create new response counters from.
@@ -77,6 +83,14 @@ impl ProbeMetrics {
                     requests: f.requests.get_or_create_owned(&labels),
                     failures,
                     duration: f.durations.get_or_create_owned(&labels),
+                    last_run: LAST_RUN_PERCENTILES.map(|percentile| {
+                        let l = StepPercentileLabels {
+                            probe: probe.name.clone(),
+                            step: step.name.clone(),
+                            percentile,
+                        };
+                        f.last_run_latency.get_or_create_owned(&l)
+                    }),
                     responses: Mutex::new(Vec::new()),
                     responses_family: f.responses.clone(),
                     labels,
@@ -147,16 +161,26 @@ impl ProbeMetrics {
         self.arrival_rate.set(per_second);
     }
 
-    /// A run's arrivals ended (its verdict comes with [`Self::record_run_verdict`]).
+    /// A run's arrivals ended (its verdict comes with [`Self::record_run_report`]).
     pub fn record_run_end(&self) {
         self.run_active.set(0);
         self.arrival_rate.set(0.0);
     }
 
-    /// A run (or a continuous probe's report window) closed with this verdict.
-    pub fn record_run_verdict(&self, success: bool, at: SystemTime) {
-        self.last_run_success.set(i64::from(success));
+    /// A run (or a continuous probe's report window) closed with this report.
+    pub fn record_run_report(&self, report: &RunReport, at: SystemTime) {
+        self.last_run_success.set(i64::from(report.success));
         self.last_run_timestamp.set(unix_seconds(at));
+        for (metrics, latency) in self.steps.iter().zip(&report.steps) {
+            for (gauge, value) in
+                metrics
+                    .last_run
+                    .iter()
+                    .zip([latency.p50, latency.p95, latency.p99])
+            {
+                gauge.set(value);
+            }
+        }
     }
 
     /// A scheduled run was skipped because the previous one was still going.

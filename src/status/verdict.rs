@@ -12,7 +12,8 @@ use serde::Serialize;
 use super::CountValues;
 use crate::config::SloConfig;
 
-/// Exact latency percentiles of one step over a window, in seconds.
+/// Exact latency percentiles of one step over a window, in seconds (HDR histogram with
+/// three significant digits).
 #[derive(Debug, Clone, Serialize)]
 pub struct StepLatency {
     /// Step name.
@@ -21,10 +22,14 @@ pub struct StepLatency {
     pub count: u64,
     /// Median.
     pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
     /// 95th percentile.
     pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
+    /// Slowest.
+    pub max: f64,
 }
 
 impl StepLatency {
@@ -35,8 +40,37 @@ impl StepLatency {
             step: step.to_owned(),
             count: histogram.len(),
             p50: seconds(0.5),
+            p90: seconds(0.9),
             p95: seconds(0.95),
             p99: seconds(0.99),
+            max: histogram.max() as f64 / 1e6,
+        }
+    }
+}
+
+/// One SLO compared with what the window measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloVerdict {
+    /// The SLO key (`p95`, `p99`, `error_ratio`, `throttled_ratio`, `min_rate`).
+    pub slo: &'static str,
+    /// The step, for latency SLOs.
+    pub step: Option<String>,
+    /// The configured objective (0 for the implicit error and throttled objectives).
+    pub objective: f64,
+    /// What was measured.
+    pub measured: f64,
+    /// Whether the objective was met.
+    pub met: bool,
+}
+
+impl SloVerdict {
+    fn at_most(slo: &'static str, step: Option<String>, objective: f64, measured: f64) -> Self {
+        Self {
+            slo,
+            step,
+            objective,
+            measured,
+            met: measured <= objective,
         }
     }
 }
@@ -48,31 +82,38 @@ pub struct RunReport {
     pub started: f64,
     /// How long it lasted, seconds.
     pub duration_seconds: f64,
-    /// Counts within it.
-    pub counts: CountValues,
+    /// Arrivals per second the schedule planned.
+    pub planned_rate: f64,
     /// Started iterations per second.
     pub achieved_rate: f64,
+    /// Counts within it.
+    pub counts: CountValues,
     /// Failed requests other than throttled, over requests.
     pub error_ratio: f64,
     /// Throttled requests over requests.
     pub throttled_ratio: f64,
     /// Percentiles per step.
     pub steps: Vec<StepLatency>,
-    /// The SLOs that were not met (empty on success).
-    pub violations: Vec<String>,
-    /// Whether every SLO was met.
+    /// Each SLO with its verdict.
+    pub slos: Vec<SloVerdict>,
+    /// Whether requests were sent and every SLO was met.
     pub success: bool,
 }
 
+/// What a window measured, before it is judged.
+#[derive(Debug, Clone)]
+pub(super) struct Window {
+    pub(super) started: f64,
+    pub(super) elapsed: Duration,
+    pub(super) planned_rate: f64,
+    pub(super) counts: CountValues,
+    pub(super) steps: Vec<StepLatency>,
+}
+
 impl RunReport {
-    /// Judges a window's counts and latencies against `slo`.
-    pub(super) fn judge(
-        slo: &SloConfig,
-        started: f64,
-        elapsed: Duration,
-        counts: CountValues,
-        steps: Vec<StepLatency>,
-    ) -> Self {
+    /// Judges a window against `slo`.
+    pub(super) fn judge(slo: &SloConfig, window: Window) -> Self {
+        let counts = window.counts;
         let ratio = |n: u64| {
             if counts.requests == 0 {
                 0.0
@@ -82,56 +123,87 @@ impl RunReport {
         };
         let error_ratio = ratio(counts.errors);
         let throttled_ratio = ratio(counts.throttled);
-        let seconds = elapsed.as_secs_f64();
-        let started_iterations = counts.arrivals - counts.dropped;
+        let seconds = window.elapsed.as_secs_f64();
+        let started_iterations = counts.arrivals.saturating_sub(counts.dropped);
         let achieved_rate = if seconds > 0.0 {
             started_iterations as f64 / seconds
         } else {
             0.0
         };
-        let mut violations = Vec::new();
-        if counts.requests == 0 {
-            violations.push("no requests were sent".to_owned());
-        }
-        let limit = slo.error_ratio.unwrap_or(0.0);
-        if error_ratio > limit {
-            violations.push(format!("error ratio {error_ratio:.4} above {limit}"));
-        }
-        let limit = slo.throttled_ratio.unwrap_or(0.0);
-        if throttled_ratio > limit {
-            violations.push(format!(
-                "throttled ratio {throttled_ratio:.4} above {limit}"
-            ));
-        }
-        for step in &steps {
-            for (name, measured, target) in [("p95", step.p95, slo.p95), ("p99", step.p99, slo.p99)]
+        let mut slos = vec![
+            SloVerdict::at_most(
+                "error_ratio",
+                None,
+                slo.error_ratio.unwrap_or(0.0),
+                error_ratio,
+            ),
+            SloVerdict::at_most(
+                "throttled_ratio",
+                None,
+                slo.throttled_ratio.unwrap_or(0.0),
+                throttled_ratio,
+            ),
+        ];
+        for step in window.steps.iter().filter(|s| s.count > 0) {
+            for (key, measured, objective) in
+                [("p95", step.p95, slo.p95), ("p99", step.p99, slo.p99)]
             {
-                if let Some(target) =
-                    target.filter(|t| step.count > 0 && measured > t.as_secs_f64())
-                {
-                    violations.push(format!(
-                        "{} {name} {measured:.4}s above {target:?}",
-                        step.step
+                if let Some(objective) = objective {
+                    slos.push(SloVerdict::at_most(
+                        key,
+                        Some(step.step.clone()),
+                        objective.as_secs_f64(),
+                        measured,
                     ));
                 }
             }
         }
-        if let Some(min_rate) = slo.min_rate.filter(|&min| achieved_rate < min) {
-            violations.push(format!(
-                "achieved rate {achieved_rate:.2}/s below {min_rate}/s"
-            ));
+        if let Some(min_rate) = slo.min_rate {
+            slos.push(SloVerdict {
+                slo: "min_rate",
+                step: None,
+                objective: min_rate,
+                measured: achieved_rate,
+                met: achieved_rate >= min_rate,
+            });
         }
+        let success = counts.requests > 0 && slos.iter().all(|v| v.met);
         Self {
-            started,
+            started: window.started,
             duration_seconds: seconds,
-            counts,
+            planned_rate: window.planned_rate,
             achieved_rate,
+            counts,
             error_ratio,
             throttled_ratio,
-            steps,
-            success: violations.is_empty(),
-            violations,
+            steps: window.steps,
+            slos,
+            success,
         }
+    }
+
+    /// The SLOs that were not met, in words (for logs and the status page).
+    pub fn violations(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .slos
+            .iter()
+            .filter(|v| !v.met)
+            .map(|v| {
+                let step = v
+                    .step
+                    .as_deref()
+                    .map(|s| format!("{s} "))
+                    .unwrap_or_default();
+                format!(
+                    "{step}{} {:.4} vs objective {}",
+                    v.slo, v.measured, v.objective
+                )
+            })
+            .collect();
+        if self.counts.requests == 0 {
+            out.insert(0, "no requests were sent".to_owned());
+        }
+        out
     }
 }
 
@@ -139,45 +211,51 @@ impl RunReport {
 mod tests {
     use super::*;
 
-    fn counts(requests: u64, errors: u64, throttled: u64) -> CountValues {
-        CountValues {
+    fn window(
+        seconds: u64,
+        requests: u64,
+        errors: u64,
+        throttled: u64,
+        steps: Vec<StepLatency>,
+    ) -> Window {
+        let counts = CountValues {
             arrivals: requests,
             iterations: requests,
             requests,
             errors,
             throttled,
             ..CountValues::default()
+        };
+        Window {
+            started: 0.0,
+            elapsed: Duration::from_secs(seconds),
+            planned_rate: 10.0,
+            counts,
+            steps,
         }
     }
 
     fn latency(p95_ms: u64) -> StepLatency {
+        let s = p95_ms as f64 / 1e3;
         StepLatency {
             step: "s".into(),
             count: 10,
             p50: 0.001,
-            p95: p95_ms as f64 / 1e3,
-            p99: p95_ms as f64 / 1e3,
+            p90: s,
+            p95: s,
+            p99: s,
+            max: s,
         }
     }
 
     #[test]
     fn without_slo_any_failure_fails_the_run() {
-        let report = RunReport::judge(
-            &SloConfig::default(),
-            0.0,
-            Duration::from_secs(10),
-            counts(100, 1, 0),
-            vec![],
-        );
+        let report = RunReport::judge(&SloConfig::default(), window(10, 100, 1, 0, vec![]));
         assert!(!report.success);
-        let clean = RunReport::judge(
-            &SloConfig::default(),
-            0.0,
-            Duration::from_secs(10),
-            counts(100, 0, 0),
-            vec![],
-        );
-        assert!(clean.success, "{:?}", clean.violations);
+        let clean = RunReport::judge(&SloConfig::default(), window(10, 100, 0, 0, vec![]));
+        assert!(clean.success, "{:?}", clean.violations());
+        let empty = RunReport::judge(&SloConfig::default(), window(10, 0, 0, 0, vec![]));
+        assert_eq!(empty.violations(), ["no requests were sent"]);
     }
 
     #[test]
@@ -189,29 +267,13 @@ mod tests {
             min_rate: Some(9.0),
             ..SloConfig::default()
         };
-        let ok = RunReport::judge(
-            &slo,
-            0.0,
-            Duration::from_secs(10),
-            counts(100, 2, 10),
-            vec![latency(50)],
-        );
-        assert!(ok.success, "{:?}", ok.violations);
-        let slow = RunReport::judge(
-            &slo,
-            0.0,
-            Duration::from_secs(10),
-            counts(100, 3, 11),
-            vec![latency(51)],
-        );
-        assert_eq!(slow.violations.len(), 3, "{:?}", slow.violations);
-        let starved = RunReport::judge(
-            &slo,
-            0.0,
-            Duration::from_secs(20),
-            counts(100, 0, 0),
-            vec![],
-        );
-        assert_eq!(starved.violations, ["achieved rate 5.00/s below 9/s"]);
+        let ok = RunReport::judge(&slo, window(10, 100, 2, 10, vec![latency(50)]));
+        assert!(ok.success, "{:?}", ok.violations());
+        assert_eq!(ok.slos.len(), 4);
+        let slow = RunReport::judge(&slo, window(10, 100, 3, 11, vec![latency(51)]));
+        let failed: Vec<&str> = slow.slos.iter().filter(|v| !v.met).map(|v| v.slo).collect();
+        assert_eq!(failed, ["error_ratio", "throttled_ratio", "p95"]);
+        let starved = RunReport::judge(&slo, window(20, 100, 0, 0, vec![]));
+        assert_eq!(starved.violations(), ["min_rate 5.0000 vs objective 9"]);
     }
 }
