@@ -169,7 +169,10 @@ fn read_process(selector: &ProcessSelector, pss: bool) -> Result<Reading, Sample
             .sum()
     } else {
         let status = process.status().map_err(proc_error("/proc/PID/status"))?;
-        status.vmrss.unwrap_or(0) * 1024
+        // No VmRSS: a zombie or a process between fork and exec. Not a real 0 bytes.
+        status.vmrss.ok_or_else(|| {
+            SampleError::Series(format!("pid {} has no resident memory", process.pid))
+        })? * 1024
     };
     Ok(Reading {
         bytes,

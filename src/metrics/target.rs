@@ -15,8 +15,9 @@ pub struct TargetMetrics {
     /// Kept as a family so a failed sample can remove the series instead of leaving a stale value.
     memory: Family<TargetLabels, FloatGauge>,
     failures: Counter,
-    baseline: FloatGauge,
-    baseline_timestamp: FloatGauge,
+    /// Created at the first baseline, so no series reads 0 before there is one.
+    baseline: Family<TargetLabels, FloatGauge>,
+    baseline_timestamp: Family<TargetLabels, FloatGauge>,
 }
 
 impl TargetMetrics {
@@ -27,25 +28,16 @@ impl TargetMetrics {
         if let Some(growth) = target.memory_growth_per_hour {
             f.slo_memory_growth.get_or_create(&labels).set(growth);
         }
-        // Series of targets without memory sampling would only ever read 0: leave them out.
-        let sampled = target.memory.is_some();
+        // Targets without memory sampling get no failure series (it could only read 0).
+        let failures = if target.memory.is_some() {
+            f.target_memory_failures.get_or_create_owned(&labels)
+        } else {
+            Counter::default()
+        };
         Self {
-            failures: if sampled {
-                f.target_memory_failures.get_or_create_owned(&labels)
-            } else {
-                Counter::default()
-            },
-            baseline: if sampled {
-                f.target_memory_baseline.get_or_create_owned(&labels)
-            } else {
-                FloatGauge::default()
-            },
-            baseline_timestamp: if sampled {
-                f.target_memory_baseline_timestamp
-                    .get_or_create_owned(&labels)
-            } else {
-                FloatGauge::default()
-            },
+            failures,
+            baseline: f.target_memory_baseline.clone(),
+            baseline_timestamp: f.target_memory_baseline_timestamp.clone(),
             memory: f.target_memory.clone(),
             labels,
         }
@@ -64,8 +56,10 @@ impl TargetMetrics {
 
     /// The growth baseline (re)started at `at` with `bytes`.
     pub fn record_memory_baseline(&self, bytes: u64, at: SystemTime) {
-        self.baseline.set(bytes as f64);
-        self.baseline_timestamp.set(unix_seconds(at));
+        self.baseline.get_or_create(&self.labels).set(bytes as f64);
+        self.baseline_timestamp
+            .get_or_create(&self.labels)
+            .set(unix_seconds(at));
     }
 
     /// Failed samples so far.
