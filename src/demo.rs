@@ -4,7 +4,9 @@
 //! Endpoints: `/fast` (fixed latency), `/tail` (a fraction is slow), `/pool` (429 when more
 //! than `pool_size` requests are in flight, like an exhausted connection pool), `/flaky`
 //! (a fraction answers 500), `POST /admin/latency?value=20ms` (change the base latency at run
-//! time), and `GET /admin/stats` (what it received and answered: ground truth for tests).
+//! time), `GET /admin/stats` (what it received and answered: ground truth for tests),
+//! `GET /metrics` (the process's resident memory, in Prometheus text) and
+//! `POST /admin/leak?mib=8` (hold more memory, to demonstrate the memory-growth alert).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,7 +36,12 @@ struct Demo {
     pool_in_use: AtomicUsize,
     /// What was received and answered.
     stats: Mutex<Stats>,
+    /// Memory held on purpose through `/admin/leak`, up to [`MAX_LEAK_MIB`].
+    leaked: Mutex<Vec<Vec<u8>>>,
 }
+
+/// The most `/admin/leak` will hold, so a demo can never exhaust the host.
+const MAX_LEAK_MIB: usize = 256;
 
 /// Counts of received requests by path and of answers by status code.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -52,6 +59,7 @@ pub fn router(settings: DemoConfig) -> Router {
         settings,
         pool_in_use: AtomicUsize::new(0),
         stats: Mutex::new(Stats::default()),
+        leaked: Mutex::new(Vec::new()),
     });
     Router::new()
         .route("/", get(index))
@@ -61,6 +69,8 @@ pub fn router(settings: DemoConfig) -> Router {
         .route("/flaky", get(flaky))
         .route("/admin/latency", post(set_latency).get(show_latency))
         .route("/admin/stats", get(stats))
+        .route("/admin/leak", post(leak))
+        .route("/metrics", get(metrics))
         .with_state(demo)
 }
 
@@ -166,6 +176,50 @@ async fn stats(State(demo): State<Arc<Demo>>) -> Json<Stats> {
             .expect("stats lock is never poisoned")
             .clone(),
     )
+}
+
+/// Query of `POST /admin/leak`.
+#[derive(Debug, Deserialize)]
+struct LeakQuery {
+    /// MiB to allocate and hold.
+    mib: usize,
+}
+
+async fn leak(State(demo): State<Arc<Demo>>, Query(query): Query<LeakQuery>) -> Response {
+    let mut leaked = demo.leaked.lock().expect("leak lock is never poisoned");
+    if leaked.len() + query.mib > MAX_LEAK_MIB {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("the demo holds at most {MAX_LEAK_MIB} MiB\n"),
+        )
+            .into_response();
+    }
+    // Filled, not just reserved, so the pages are resident.
+    leaked.extend((0..query.mib).map(|_| vec![1u8; 1 << 20]));
+    format!("holding {} MiB\n", leaked.len()).into_response()
+}
+
+/// The process's memory in Prometheus text, as an application's own `/metrics` would show it
+/// (the demo runs inside loadprobe, so this is loadprobe's process).
+async fn metrics() -> Response {
+    let Ok(stat) = procfs::process::Process::myself().and_then(|p| p.stat()) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let rss = stat.rss * procfs::page_size();
+    let start = procfs::boot_time_secs().unwrap_or(0) as f64
+        + stat.starttime as f64 / procfs::ticks_per_second() as f64;
+    let body = format!(
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n\
+         # TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {start}\n"
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Binds the demo target's listener (loopback only, checked by the plan).

@@ -256,3 +256,32 @@ async fn a_cgroup_directory_is_read_through_its_memory_current_file() {
     );
     exporter.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_leak_knob_shows_up_as_target_memory_growth() {
+    let (demo, _stop) = common::spawn_demo(loadprobe::config::DemoConfig::default()).await;
+    let memory = format!("{{prometheus: {{url: 'http://{demo}/metrics'}}, interval: 100ms}}");
+    let exporter = spawn_exporter(&config_with_memory(
+        &memory,
+        "{memory_growth_per_hour: 0.05}",
+    ))
+    .await;
+    wait_for(exporter.addr, |t| {
+        t.contains("loadprobe_target_memory_bytes{")
+    })
+    .await;
+    let before = memory_gauge(exporter.addr).await.expect("gauge");
+    assert_eq!(common::post(demo, "/admin/leak?mib=32").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let grown = memory_gauge(exporter.addr).await.expect("gauge") - before;
+    assert!(
+        grown >= 0.9 * 32.0 * 1024.0 * 1024.0,
+        "grew only {grown} bytes"
+    );
+    assert_eq!(
+        common::post(demo, "/admin/leak?mib=1000").await.0,
+        400,
+        "the leak is bounded"
+    );
+    exporter.shutdown().await;
+}
