@@ -6,13 +6,16 @@
 
 use std::time::Duration;
 
-use crate::plan::Rate;
+use crate::plan::{Rate, Shard};
 
 /// The arrival offsets of one run: constant rate, bounded by the run's length.
 #[derive(Debug, Clone)]
 pub struct Arrivals {
-    /// Nanoseconds between arrivals, as a float so fractional rates stay exact enough.
+    /// Nanoseconds between arrivals of the whole fleet, as a float so fractional rates stay
+    /// exact enough.
     interval_nanos: f64,
+    /// Which of the fleet's arrivals are this replica's: every `count`-th, from `index`.
+    shard: Shard,
     /// Offsets at or beyond this are not part of the run (`None`: endless).
     run_for: Option<Duration>,
     /// Index of the next arrival to yield.
@@ -22,17 +25,25 @@ pub struct Arrivals {
 impl Arrivals {
     /// Arrivals at `rate` from offset zero, for `run_for` (or forever).
     pub fn new(rate: Rate, run_for: Option<Duration>) -> Self {
+        Self::sharded(rate, Shard::WHOLE, run_for)
+    }
+
+    /// This replica's share of a fleet sending `rate` in total: the fleet's arrivals
+    /// `index`, `index + count`, … so replicas interleave evenly instead of bunching.
+    pub fn sharded(rate: Rate, shard: Shard, run_for: Option<Duration>) -> Self {
         Self {
             interval_nanos: 1e9 / rate.per_second(),
+            shard,
             run_for,
             next: 0,
         }
     }
 
-    /// Offset of arrival `index` from the run's start.
+    /// Offset of this replica's arrival `index` from the run's start.
     pub fn offset(&self, index: u64) -> Duration {
+        let fleet_index = index * u64::from(self.shard.count) + u64::from(self.shard.index);
         // Rounded to whole nanoseconds; computed from the index, so errors never add up.
-        Duration::from_nanos((index as f64 * self.interval_nanos).round() as u64)
+        Duration::from_nanos((fleet_index as f64 * self.interval_nanos).round() as u64)
     }
 
     /// Index of the arrival that the next call to `next` yields.
@@ -90,6 +101,23 @@ mod tests {
             arrivals.offset(1_000_000),
             Duration::from_nanos(333_333_333_333_333)
         );
+    }
+
+    #[test]
+    fn shards_interleave_the_fleet_rate() {
+        let run = Some(Duration::from_millis(100));
+        let shard = |index| Shard { index, count: 3 };
+        let mut all: Vec<Duration> = (0..3)
+            .flat_map(|i| Arrivals::sharded(rate(100.0), shard(i), run))
+            .collect();
+        all.sort();
+        let whole: Vec<Duration> = Arrivals::new(rate(100.0), run).collect();
+        assert_eq!(
+            all, whole,
+            "three replicas together send exactly the planned arrivals"
+        );
+        let second: Vec<Duration> = Arrivals::sharded(rate(100.0), shard(1), run).collect();
+        assert_eq!(second, [10, 40, 70].map(Duration::from_millis));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use loadprobe::config::Config;
-use loadprobe::plan::Plan;
+use loadprobe::plan::{Plan, Shard};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -48,6 +48,10 @@ struct Cli {
         global = true
     )]
     log_format: LogFormat,
+    /// Run this replica's share of the load: `i/N` sends every N-th arrival of each probe
+    /// (`i` may be `ordinal`, taken from a StatefulSet pod's hostname suffix).
+    #[arg(long = "shard", env = "LOADPROBE_SHARD", global = true)]
+    shard: Option<Shard>,
     /// Threads of the async runtime (load generation and serving share them).
     #[arg(long = "runtime.worker-threads", default_value_t = 2, global = true)]
     worker_threads: usize,
@@ -112,7 +116,11 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let plan = plan?;
+    let mut plan = plan?;
+    if let Some(shard) = cli.shard {
+        tracing::info!(%shard, "running this replica's share of the load");
+        plan = plan.with_shard(shard);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.worker_threads.max(1))
         .enable_all()

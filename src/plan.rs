@@ -17,8 +17,11 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri};
 use rustls::pki_types::CertificateDer;
 
+mod shard;
 mod steps;
 mod target;
+
+pub use shard::{Shard, ShardError};
 
 use crate::config::{Config, DemoConfig, GlobalConfig, ProbeConfig, ScheduleConfig, SloConfig};
 
@@ -124,7 +127,7 @@ pub enum ProcessSelector {
 }
 
 /// A named, scheduled load against one target.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Probe {
     /// Config name: the `probe` label.
     pub name: String,
@@ -132,14 +135,39 @@ pub struct Probe {
     pub target: Arc<Target>,
     /// When runs happen.
     pub schedule: Schedule,
-    /// Arrival rate of a run.
+    /// Arrival rate of a run, for the whole fleet (see `shard`).
     pub rate: Rate,
+    /// This replica's share of the arrivals.
+    pub shard: Shard,
     /// Iterations in flight at most; beyond it arrivals are dropped.
     pub max_in_flight: usize,
     /// Requests of one iteration, in order (at least one).
     pub steps: Vec<Step>,
     /// Performance targets.
     pub slo: SloConfig,
+}
+
+impl Probe {
+    /// Arrivals per second this replica plans (the fleet's rate over the shard count).
+    pub fn replica_rate(&self) -> f64 {
+        self.rate.per_second() / f64::from(self.shard.count)
+    }
+}
+
+impl Plan {
+    /// This replica's share of every probe: every N-th arrival, `max_in_flight` and the
+    /// `min_rate` objective divided by N, so a fleet of N adds up to the configuration.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        let count = shard.count as usize;
+        for probe in &mut self.probes {
+            let mut sharded = Probe::clone(probe);
+            sharded.shard = shard;
+            sharded.max_in_flight = sharded.max_in_flight.div_ceil(count);
+            sharded.slo.min_rate = sharded.slo.min_rate.map(|r| r / f64::from(shard.count));
+            *probe = Arc::new(sharded);
+        }
+        self
+    }
 }
 
 /// When a probe runs.
@@ -180,7 +208,7 @@ impl Rate {
 }
 
 /// One HTTP request of a probe, ready to send.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Step {
     /// Config name: the `step` label.
     pub name: String,
@@ -338,6 +366,7 @@ fn build_probe(
         target,
         schedule: schedule?,
         rate: rate?,
+        shard: Shard::WHOLE,
         max_in_flight: p.load.max_in_flight,
         steps: steps?,
         slo: p.slo.clone().unwrap_or_default(),

@@ -185,7 +185,7 @@ impl<I: Iterate> ProbeSchedule<I> {
     ) -> TaskTracker {
         let run = TaskTracker::new();
         let start = Instant::now();
-        self.metrics.record_run_start(self.probe.rate.per_second());
+        self.metrics.record_run_start(self.probe.replica_rate());
         self.status.open_window(self.index);
         self.status.set_state(
             self.index,
@@ -193,7 +193,7 @@ impl<I: Iterate> ProbeSchedule<I> {
                 since: unix_seconds(SystemTime::now()),
             },
         );
-        let mut arrivals = Arrivals::new(self.probe.rate, run_for);
+        let mut arrivals = Arrivals::sharded(self.probe.rate, self.probe.shard, run_for);
         let mut next_report = report_every.map(|every| (start + every, every));
         while let Some(offset) = arrivals.peek() {
             let due = start + offset;

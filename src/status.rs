@@ -379,7 +379,7 @@ impl ProbeStatus {
             name: probe.name.clone(),
             target: probe.target.name.clone(),
             schedule: describe(&probe.schedule),
-            planned_rate: probe.rate.per_second(),
+            planned_rate: probe.replica_rate(),
             steps: probe.steps.iter().map(|s| s.name.clone()).collect(),
             slo: probe.slo.clone(),
             state: Mutex::new(RunState::Waiting { next_run: None }),

@@ -207,3 +207,49 @@ async fn serves_health_status_page_and_both_exposition_formats() {
     assert!(text.ends_with("# EOF\n") && text.contains("# TYPE loadprobe_requests counter"));
     exporter.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_split_the_rate_and_together_deliver_the_plan() {
+    use loadprobe::plan::Shard;
+    let (demo, _stop) = spawn_demo(DemoConfig::default()).await;
+    let probes = "- name: fleet\n  target: demo\n  schedule: {every: 1h, for: 1s}\n  load: {rate: 40, max_in_flight: 10}\n  request: {path: /fast}\n  slo: {min_rate: 36}\n";
+    let yaml = config(demo, probes);
+    let mut replicas = Vec::new();
+    for index in 0..2 {
+        let plan = common::plan(&yaml).with_shard(Shard { index, count: 2 });
+        replicas.push(common::spawn_plan(plan).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for replica in &replicas {
+        let text = get(replica.addr, "/metrics", None).await.1;
+        assert_eq!(
+            sample(&text, r#"loadprobe_arrival_rate{probe="fleet"}"#),
+            Some(20.0)
+        );
+        assert_eq!(
+            sample(&text, r#"loadprobe_slo_min_rate{probe="fleet"}"#),
+            Some(18.0)
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    for replica in &replicas {
+        let text = settled_scrape(replica.addr).await;
+        assert_eq!(
+            sample(&text, r#"loadprobe_arrivals_total{probe="fleet"}"#),
+            Some(20.0)
+        );
+        assert_eq!(
+            sample(&text, r#"loadprobe_last_run_success{probe="fleet"}"#),
+            Some(1.0),
+            "20/s meets its share of min_rate"
+        );
+    }
+    assert_eq!(
+        demo_stats(demo).await.received["/fast"],
+        40,
+        "the fleet delivers the configured rate"
+    );
+    for replica in replicas {
+        replica.shutdown().await;
+    }
+}

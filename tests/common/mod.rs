@@ -48,8 +48,17 @@ impl Exporter {
 
 /// Parses a config and runs it with a listener on a free loopback port.
 pub async fn spawn_exporter(yaml: &str) -> Exporter {
+    spawn_plan(plan(yaml)).await
+}
+
+/// Parses and validates a config.
+pub fn plan(yaml: &str) -> Plan {
     let config = Config::parse(yaml, |_| None).expect("config parses");
-    let plan = Plan::try_from(config).expect("config is valid");
+    Plan::try_from(config).expect("config is valid")
+}
+
+/// Runs a plan with a listener on a free loopback port.
+pub async fn spawn_plan(plan: Plan) -> Exporter {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind exporter");
