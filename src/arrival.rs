@@ -1,129 +1,297 @@
 //! Pure arrival-time maths: when, relative to a run's start, each iteration should begin.
 //!
-//! Offsets are computed from the arrival's index (`i / rate`), never by adding intervals,
-//! so rounding does not accumulate and a late wake-up does not shift later arrivals: the
-//! open model stays open. No clock, no I/O: the scheduler turns offsets into instants.
+//! A load profile is an intensity: the expected number of arrivals by time `t`, Λ(t). The
+//! k-th uniform arrival is where Λ(t) = k; Poisson arrivals are where Λ(t) reaches a running
+//! sum of exponential gaps. Both are computed from a level, never by adding intervals, so
+//! rounding does not accumulate and a late wake-up does not shift later arrivals: the open
+//! model stays open. Bursts are extra arrivals at fixed instants. No clock, no I/O.
 
 use std::time::Duration;
 
-use crate::plan::{Rate, Shard};
+use crate::plan::{ArrivalProcess, LoadProfile, Ramp, Shard};
 
-/// The arrival offsets of one run: constant rate, bounded by the run's length.
-#[derive(Debug, Clone)]
-pub struct Arrivals {
-    /// Nanoseconds between arrivals of the whole fleet, as a float so fractional rates stay
-    /// exact enough.
-    interval_nanos: f64,
-    /// Which of the fleet's arrivals are this replica's: every `count`-th, from `index`.
-    shard: Shard,
-    /// Offsets at or beyond this are not part of the run (`None`: endless).
-    run_for: Option<Duration>,
-    /// Index of the next arrival to yield.
-    next: u64,
+/// One planned arrival.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Arrival {
+    /// Offset from the run's start.
+    pub offset: Duration,
+    /// Part of a burst (all-at-once arrivals on top of the rate).
+    pub burst: bool,
 }
 
-impl Arrivals {
-    /// Arrivals at `rate` from offset zero, for `run_for` (or forever).
-    pub fn new(rate: Rate, run_for: Option<Duration>) -> Self {
-        Self::sharded(rate, Shard::WHOLE, run_for)
+/// Λ(t): expected arrivals of the whole fleet by `t` seconds into a run.
+#[derive(Debug, Clone)]
+enum Intensity {
+    /// A constant rate (kept apart so `k / rate` stays exact).
+    Constant(f64),
+    /// Stages repeated for the length of the run.
+    Cycle {
+        /// Pieces of linear rate, in order, covering one cycle.
+        segments: Vec<Segment>,
+        /// Seconds per cycle.
+        length: f64,
+        /// Expected arrivals per cycle.
+        arrivals: f64,
+    },
+}
+
+/// A stretch of one cycle whose rate moves linearly from `from` to `to`.
+#[derive(Debug, Clone)]
+struct Segment {
+    start: f64,
+    length: f64,
+    from: f64,
+    to: f64,
+    /// Expected arrivals of the cycle before this segment.
+    before: f64,
+}
+
+impl Segment {
+    fn arrivals(&self) -> f64 {
+        (self.from + self.to) / 2.0 * self.length
     }
 
-    /// This replica's share of a fleet sending `rate` in total: the fleet's arrivals
-    /// `index`, `index + count`, … so replicas interleave evenly instead of bunching.
-    pub fn sharded(rate: Rate, shard: Shard, run_for: Option<Duration>) -> Self {
-        Self {
-            interval_nanos: 1e9 / rate.per_second(),
-            shard,
-            run_for,
-            next: 0,
+    /// Seconds into the segment at which `level` arrivals (from its start) are expected.
+    fn time_of(&self, level: f64) -> f64 {
+        let slope = (self.to - self.from) / self.length;
+        if slope.abs() < 1e-12 {
+            return level / self.from;
+        }
+        // from·t + slope·t²/2 = level
+        (-self.from
+            + (self.from * self.from + 2.0 * slope * level)
+                .max(0.0)
+                .sqrt())
+            / slope
+    }
+}
+
+impl Intensity {
+    fn from_profile(profile: &LoadProfile) -> Option<Self> {
+        if let Some(rate) = profile.rate {
+            return Some(Intensity::Constant(rate.per_second()));
+        }
+        if profile.stages.is_empty() {
+            return None;
+        }
+        let mut segments = Vec::new();
+        let (mut start, mut before, mut previous) = (0.0, 0.0, 0.0);
+        for stage in &profile.stages {
+            let from = if profile.ramp == Ramp::Linear {
+                previous
+            } else {
+                stage.rate
+            };
+            let segment = Segment {
+                start,
+                length: stage.length.as_secs_f64(),
+                from,
+                to: stage.rate,
+                before,
+            };
+            start += segment.length;
+            before += segment.arrivals();
+            previous = stage.rate;
+            segments.push(segment);
+        }
+        Some(Intensity::Cycle {
+            segments,
+            length: start,
+            arrivals: before,
+        })
+    }
+
+    /// Seconds at which Λ reaches `level`.
+    fn time_of(&self, level: f64) -> f64 {
+        match self {
+            Intensity::Constant(rate) => level / rate,
+            Intensity::Cycle {
+                segments,
+                length,
+                arrivals,
+            } => {
+                let cycles = (level / arrivals).floor();
+                let rest = level - cycles * arrivals;
+                let segment = segments
+                    .iter()
+                    .rev()
+                    .find(|s| s.before <= rest && s.arrivals() > 0.0)
+                    .expect("a cycle has at least one segment with arrivals");
+                cycles * length + segment.start + segment.time_of(rest - segment.before)
+            }
         }
     }
 
-    /// Offset of this replica's arrival `index` from the run's start.
-    pub fn offset(&self, index: u64) -> Duration {
-        let fleet_index = index * u64::from(self.shard.count) + u64::from(self.shard.index);
-        // Rounded to whole nanoseconds; computed from the index, so errors never add up.
-        Duration::from_nanos((fleet_index as f64 * self.interval_nanos).round() as u64)
+    /// The planned rate `t` seconds into the run.
+    fn rate_at(&self, t: f64) -> f64 {
+        match self {
+            Intensity::Constant(rate) => *rate,
+            Intensity::Cycle {
+                segments, length, ..
+            } => {
+                let t = t % length;
+                let s = segments
+                    .iter()
+                    .rev()
+                    .find(|s| s.start <= t)
+                    .expect("segments start at 0");
+                s.from + (s.to - s.from) * (t - s.start) / s.length
+            }
+        }
+    }
+}
+
+/// Mean arrivals per second of the whole fleet: the rate, or the stages' average over a
+/// cycle, plus bursts spread over their interval.
+pub fn mean_rate(profile: &LoadProfile) -> f64 {
+    let regular = match Intensity::from_profile(profile) {
+        Some(Intensity::Constant(rate)) => rate,
+        Some(Intensity::Cycle {
+            length, arrivals, ..
+        }) => arrivals / length,
+        None => 0.0,
+    };
+    let bursts = profile
+        .burst
+        .and_then(|b| b.every.map(|every| f64::from(b.size) / every.as_secs_f64()))
+        .unwrap_or(0.0);
+    regular + bursts
+}
+
+/// The arrivals of one run: rate or stages (uniform or Poisson) plus bursts, this replica's
+/// share only, bounded by the run's length.
+#[derive(Debug, Clone)]
+pub struct Arrivals {
+    intensity: Option<Intensity>,
+    /// Random gaps for Poisson arrivals; `None` for uniform ones.
+    poisson: Option<fastrand::Rng>,
+    shard: Shard,
+    run_for: Option<Duration>,
+    /// This replica's regular arrivals yielded so far.
+    index: u64,
+    /// Λ-level of the next regular arrival.
+    level: f64,
+    /// Bursts: size, interval, and the next one's offset and arrivals left in it.
+    burst: Option<BurstState>,
+}
+
+#[derive(Debug, Clone)]
+struct BurstState {
+    size: u32,
+    every: Option<Duration>,
+    next_at: Option<Duration>,
+    left: u32,
+}
+
+impl Arrivals {
+    /// The arrivals of a run of `profile` for `run_for` (or forever), for `shard`.
+    pub fn new(profile: &LoadProfile, shard: Shard, run_for: Option<Duration>) -> Self {
+        let poisson = (profile.arrivals == ArrivalProcess::Poisson).then(|| {
+            // Each replica draws its own sequence from the configured (or a random) seed.
+            let seed = profile.seed.unwrap_or_else(|| fastrand::u64(..));
+            fastrand::Rng::with_seed(
+                seed ^ u64::from(shard.index).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            )
+        });
+        let burst = profile.burst.map(|b| BurstState {
+            // Bursts are split across replicas like everything else.
+            size: b.size.div_ceil(shard.count),
+            every: b.every,
+            next_at: Some(Duration::ZERO),
+            left: b.size.div_ceil(shard.count),
+        });
+        let mut arrivals = Self {
+            intensity: Intensity::from_profile(profile),
+            poisson,
+            shard,
+            run_for,
+            index: 0,
+            level: 0.0,
+            burst,
+        };
+        arrivals.level = arrivals.next_level();
+        arrivals
     }
 
-    /// Index of the arrival that the next call to `next` yields.
-    pub fn next_index(&self) -> u64 {
-        self.next
+    /// The Λ-level of the next regular arrival after the current one.
+    fn next_level(&mut self) -> f64 {
+        let count = f64::from(self.shard.count);
+        match &mut self.poisson {
+            // A replica with 1/N of the rate: exponential gaps N times as long, in Λ.
+            Some(rng) => self.level + -(1.0 - rng.f64()).ln() * count,
+            None => (self.index * u64::from(self.shard.count) + u64::from(self.shard.index)) as f64,
+        }
     }
 
-    /// Offset of the next arrival without consuming it, or `None` when the run is over.
-    pub fn peek(&self) -> Option<Duration> {
-        let offset = self.offset(self.next);
+    /// The planned arrivals per second of this replica `offset` into the run (bursts aside).
+    pub fn rate_at(&self, offset: Duration) -> f64 {
+        let fleet = self
+            .intensity
+            .as_ref()
+            .map_or(0.0, |i| i.rate_at(offset.as_secs_f64()));
+        fleet / f64::from(self.shard.count)
+    }
+
+    fn regular_offset(&self) -> Option<Duration> {
+        let seconds = self.intensity.as_ref()?.time_of(self.level);
+        let offset = Duration::from_nanos((seconds * 1e9).round() as u64);
+        self.within_run(offset)
+    }
+
+    fn burst_offset(&self) -> Option<Duration> {
+        let burst = self.burst.as_ref()?;
+        burst.next_at.and_then(|at| self.within_run(at))
+    }
+
+    fn within_run(&self, offset: Duration) -> Option<Duration> {
         match self.run_for {
             Some(limit) if offset >= limit => None,
             _ => Some(offset),
         }
     }
+
+    /// The next arrival without consuming it, or `None` when the run is over.
+    pub fn peek(&self) -> Option<Arrival> {
+        match (self.burst_offset(), self.regular_offset()) {
+            (Some(b), Some(r)) if b <= r => Some(Arrival {
+                offset: b,
+                burst: true,
+            }),
+            (Some(b), None) => Some(Arrival {
+                offset: b,
+                burst: true,
+            }),
+            (_, Some(r)) => Some(Arrival {
+                offset: r,
+                burst: false,
+            }),
+            (None, None) => None,
+        }
+    }
 }
 
 impl Iterator for Arrivals {
-    type Item = Duration;
+    type Item = Arrival;
 
-    fn next(&mut self) -> Option<Duration> {
-        let offset = self.peek()?;
-        self.next += 1;
-        Some(offset)
+    fn next(&mut self) -> Option<Arrival> {
+        let arrival = self.peek()?;
+        if arrival.burst {
+            let burst = self
+                .burst
+                .as_mut()
+                .expect("a burst arrival comes from a burst");
+            burst.left -= 1;
+            if burst.left == 0 {
+                burst.left = burst.size;
+                burst.next_at = burst.every.map(|every| arrival.offset + every);
+            }
+        } else {
+            self.index += 1;
+            self.level = self.next_level();
+        }
+        Some(arrival)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rate(per_second: f64) -> Rate {
-        Rate::new(per_second).expect("positive rate")
-    }
-
-    #[test]
-    fn offsets_are_exact_multiples_of_the_interval() {
-        let offsets: Vec<Duration> =
-            Arrivals::new(rate(100.0), Some(Duration::from_millis(50))).collect();
-        let expected: Vec<Duration> = (0..5).map(|i| Duration::from_millis(10 * i)).collect();
-        assert_eq!(offsets, expected);
-    }
-
-    #[test]
-    fn run_length_bounds_the_count() {
-        let count = Arrivals::new(rate(1000.0), Some(Duration::from_secs(30))).count();
-        assert_eq!(count, 30_000);
-    }
-
-    #[test]
-    fn far_offsets_do_not_drift() {
-        let arrivals = Arrivals::new(rate(3.0), None);
-        // One million arrivals at 3/s end at 333 333.333… s, not a rounding error away.
-        assert_eq!(
-            arrivals.offset(1_000_000),
-            Duration::from_nanos(333_333_333_333_333)
-        );
-    }
-
-    #[test]
-    fn shards_interleave_the_fleet_rate() {
-        let run = Some(Duration::from_millis(100));
-        let shard = |index| Shard { index, count: 3 };
-        let mut all: Vec<Duration> = (0..3)
-            .flat_map(|i| Arrivals::sharded(rate(100.0), shard(i), run))
-            .collect();
-        all.sort();
-        let whole: Vec<Duration> = Arrivals::new(rate(100.0), run).collect();
-        assert_eq!(
-            all, whole,
-            "three replicas together send exactly the planned arrivals"
-        );
-        let second: Vec<Duration> = Arrivals::sharded(rate(100.0), shard(1), run).collect();
-        assert_eq!(second, [10, 40, 70].map(Duration::from_millis));
-    }
-
-    #[test]
-    fn fractional_rates_are_supported() {
-        let offsets: Vec<Duration> =
-            Arrivals::new(rate(0.5), Some(Duration::from_secs(5))).collect();
-        assert_eq!(offsets, [0, 2, 4].map(Duration::from_secs));
-    }
-}
+mod tests;

@@ -17,6 +17,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri};
 use rustls::pki_types::CertificateDer;
 
+mod load;
 mod shard;
 mod steps;
 mod target;
@@ -135,8 +136,8 @@ pub struct Probe {
     pub target: Arc<Target>,
     /// When runs happen.
     pub schedule: Schedule,
-    /// Arrival rate of a run, for the whole fleet (see `shard`).
-    pub rate: Rate,
+    /// How arrivals are spaced in a run, for the whole fleet (see `shard`).
+    pub load: LoadProfile,
     /// This replica's share of the arrivals.
     pub shard: Shard,
     /// Iterations in flight at most; beyond it arrivals are dropped.
@@ -148,10 +149,50 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Arrivals per second this replica plans (the fleet's rate over the shard count).
+    /// Mean arrivals per second this replica plans (the fleet's over the shard count).
     pub fn replica_rate(&self) -> f64 {
-        self.rate.per_second() / f64::from(self.shard.count)
+        crate::arrival::mean_rate(&self.load) / f64::from(self.shard.count)
     }
+}
+
+/// How arrivals are spaced in a run.
+#[derive(Debug, Clone, Default)]
+pub struct LoadProfile {
+    /// A constant rate; `None` with stages or a burst-only profile.
+    pub rate: Option<Rate>,
+    /// Stages repeated for the length of the run (empty with a constant rate).
+    pub stages: Vec<Stage>,
+    /// How the rate moves between stages.
+    pub ramp: Ramp,
+    /// Uniform or Poisson spacing.
+    pub arrivals: ArrivalProcess,
+    /// Seed of the Poisson gaps.
+    pub seed: Option<u64>,
+    /// All-at-once arrivals.
+    pub burst: Option<Burst>,
+}
+
+/// One stage of a staged load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    /// Arrivals per second (0 pauses).
+    pub rate: f64,
+    /// How long it lasts (above zero).
+    pub length: Duration,
+}
+
+/// How arrivals are spaced at a given rate.
+pub use crate::config::ArrivalsConfig as ArrivalProcess;
+/// How the rate moves between stages.
+pub use crate::config::RampConfig as Ramp;
+
+/// All-at-once arrivals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Burst {
+    /// Arrivals per burst (at least 1).
+    pub size: u32,
+    /// Time between bursts; once per run when `None`.
+    pub every: Option<Duration>,
 }
 
 impl Plan {
@@ -349,13 +390,7 @@ fn build_probe(
         return None;
     };
     let schedule = build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
-    let rate = Rate::new(p.load.rate);
-    if rate.is_none() {
-        problems.add(
-            format!("{field}.load.rate"),
-            "must be a number above 0 (arrivals per second)",
-        );
-    }
+    let load = load::build_load(&format!("{field}.load"), &p.load, problems);
     if p.load.max_in_flight == 0 {
         problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
     }
@@ -365,7 +400,7 @@ fn build_probe(
         name: p.name.clone(),
         target,
         schedule: schedule?,
-        rate: rate?,
+        load: load?,
         shard: Shard::WHOLE,
         max_in_flight: p.load.max_in_flight,
         steps: steps?,

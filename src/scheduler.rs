@@ -193,10 +193,10 @@ impl<I: Iterate> ProbeSchedule<I> {
                 since: unix_seconds(SystemTime::now()),
             },
         );
-        let mut arrivals = Arrivals::sharded(self.probe.rate, self.probe.shard, run_for);
+        let mut arrivals = Arrivals::new(&self.probe.load, self.probe.shard, run_for);
         let mut next_report = report_every.map(|every| (start + every, every));
-        while let Some(offset) = arrivals.peek() {
-            let due = start + offset;
+        while let Some(next) = arrivals.peek() {
+            let due = start + next.offset;
             let wake = next_report.map_or(due, |(at, _)| at.min(due));
             if !self.wait_until(wake).await {
                 break;
@@ -206,9 +206,11 @@ impl<I: Iterate> ProbeSchedule<I> {
                 self.close_window(None);
                 next_report = Some((at + every, every));
             }
-            while let Some(offset) = arrivals.peek().filter(|o| start + *o <= now) {
+            self.metrics
+                .record_planned_rate(arrivals.rate_at(now - start));
+            while let Some(arrival) = arrivals.peek().filter(|a| start + a.offset <= now) {
                 arrivals.next();
-                self.dispatch(in_flight, &run, start + offset, now);
+                self.dispatch(in_flight, &run, start + arrival.offset, now);
             }
         }
         // The last arrival comes before the end: the run still lasts its whole `for`, so

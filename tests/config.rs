@@ -47,6 +47,30 @@ fn every_shipped_config_is_valid() {
 /// Each fixture under tests/testdata/invalid/ and what its error must say.
 const INVALID: &[(&str, &[&str])] = &[
     (
+        "all_stages_zero",
+        &[
+            "probes[0].load.stages",
+            "at least one stage needs a rate above 0",
+        ],
+    ),
+    (
+        "bad_arrivals",
+        &[
+            "probes[0].load.arrivals",
+            "unknown variant `bursty`",
+            "line 7",
+        ],
+    ),
+    ("empty_burst", &["probes[0].load.burst.size", "at least 1"]),
+    (
+        "no_load",
+        &["probes[0].load", "needs `rate`, `stages` or `burst`"],
+    ),
+    (
+        "rate_and_stages",
+        &["probes[0].load", "either `rate` or `stages`"],
+    ),
+    (
         "bad_cron",
         &[
             "probes[0].schedule.cron",
@@ -163,17 +187,23 @@ fn each_invalid_fixture_fails_with_its_message() {
         .iter()
         .map(|f| f.file_stem().expect("stem").to_string_lossy().into_owned())
         .collect();
-    let listed: Vec<&str> = INVALID.iter().map(|(name, _)| *name).collect();
+    let mut listed: Vec<&str> = INVALID.iter().map(|(name, _)| *name).collect();
+    listed.sort_unstable();
     assert_eq!(
         names, listed,
         "every fixture has a row in the table and every row a fixture"
     );
-    for (file, (name, expected)) in files.iter().zip(INVALID) {
+    for (file, name) in files.iter().zip(&names) {
+        let expected = INVALID
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| *e)
+            .expect("listed");
         let error = match check(file) {
             Ok(_) => panic!("{name}: loaded, but it must be rejected"),
             Err(error) => error,
         };
-        for needle in *expected {
+        for needle in expected {
             assert!(
                 error.contains(needle),
                 "{name}: {error:?} should contain {needle:?}"

@@ -161,6 +161,11 @@ impl ProbeMetrics {
         self.arrival_rate.set(per_second);
     }
 
+    /// The schedule plans `per_second` arrivals now (stages and ramps change it during a run).
+    pub fn record_planned_rate(&self, per_second: f64) {
+        self.arrival_rate.set(per_second);
+    }
+
     /// A run's arrivals ended (its verdict comes with [`Self::record_run_report`]).
     pub fn record_run_end(&self) {
         self.run_active.set(0);
