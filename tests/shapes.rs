@@ -1,0 +1,55 @@
+//! Load shapes end to end: each stage's rate, as the target saw it.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A target that notes when each request arrived.
+async fn spawn_recording_target() -> (std::net::SocketAddr, Arc<Mutex<Vec<Instant>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let record = record.clone();
+            async move {
+                record.lock().expect("lock").push(Instant::now());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_stage_is_delivered_at_its_rate_within_2_percent() {
+    let (target, seen) = spawn_recording_target().await;
+    let yaml = format!(
+        "targets: {{t: {{url: 'http://{target}'}}}}\nprobes:\n\
+         - {{name: ramp, target: t, schedule: {{every: 1h, for: 2s}}, load: {{stages: [{{rate: 100, for: 1s}}, {{rate: 200, for: 1s}}], max_in_flight: 50}}, request: {{}}}}\n"
+    );
+    let exporter = common::spawn_exporter(&yaml).await;
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let times = seen.lock().expect("lock").clone();
+    exporter.shutdown().await;
+    let start = times[0];
+    // Cut between the last arrival of a stage and the first of the next (990 ms | 1000 ms).
+    let in_window = |from_ms: u64, to_ms: u64| {
+        times
+            .iter()
+            .filter(|t| {
+                let since = t.duration_since(start);
+                since >= Duration::from_millis(from_ms) && since < Duration::from_millis(to_ms)
+            })
+            .count() as f64
+    };
+    let first = in_window(0, 995);
+    let second = in_window(995, 2100);
+    assert!((first - 100.0).abs() <= 2.0, "stage 1 delivered {first} of 100");
+    assert!((second - 200.0).abs() <= 4.0, "stage 2 delivered {second} of 200");
+    assert_eq!(times.len(), 300);
+}
