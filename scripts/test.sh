@@ -31,4 +31,9 @@ cargo test --locked
 
 echo "--- scrape of the demo config: promtool check metrics + OpenMetrics parser"
 ./scripts/check-scrape.sh target/debug/loadprobe "$venv/bin/python"
+echo "--- alert rules: promtool check rules + promtool test rules"
+promtool check rules alerts/*.yml
+promtool test rules alerts/tests/*.yml
+echo "--- dashboards and alerts against a real Prometheus scraping the demo config"
+./scripts/prometheus-e2e.sh target/debug/loadprobe "$venv/bin/python"
 echo "--- all tests passed"
