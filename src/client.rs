@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::outcome::Reason;
-use crate::plan::{Step, Target};
+use crate::plan::Target;
 
 mod tls;
 
@@ -64,6 +64,8 @@ pub enum ClientError {
 pub struct Response {
     /// HTTP status code.
     pub status: u16,
+    /// Response headers (for checks and extraction).
+    pub headers: http::HeaderMap,
     /// The body, when the step's checks need it (at most [`BODY_LIMIT_BYTES`]).
     pub body: Option<Bytes>,
 }
@@ -78,16 +80,13 @@ pub struct TransportError {
     pub message: String,
 }
 
-/// Sends `step` and reads the whole body (kept, up to [`BODY_LIMIT_BYTES`], when `keep_body`).
+/// Sends `request` and reads the whole body (kept, up to [`BODY_LIMIT_BYTES`], when
+/// `keep_body`).
 pub async fn send(
     client: &HttpClient,
-    step: &Step,
+    request: Request<Full<Bytes>>,
     keep_body: bool,
 ) -> Result<Response, TransportError> {
-    let mut request = Request::new(Full::new(step.body.clone()));
-    *request.method_mut() = step.method.clone();
-    *request.uri_mut() = step.uri.clone();
-    *request.headers_mut() = step.headers.clone();
     exchange(client, request, keep_body.then_some(BODY_LIMIT_BYTES)).await
 }
 
@@ -113,7 +112,7 @@ async fn exchange(
         .await
         .map_err(classify_request_error)?;
     let status = response.status().as_u16();
-    let mut body = response.into_body();
+    let (parts, mut body) = response.into_parts();
     let mut kept = keep_limit.map(|limit| (limit, Vec::new()));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| TransportError {
@@ -132,6 +131,7 @@ async fn exchange(
     }
     Ok(Response {
         status,
+        headers: parts.headers,
         body: kept.map(|(_, body)| Bytes::from(body)),
     })
 }

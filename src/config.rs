@@ -379,6 +379,24 @@ pub struct StepConfig {
     /// What makes the response a success.
     #[serde(default)]
     pub expect: ExpectConfig,
+    /// Values taken from the response for later steps, by variable name (`{{name}}`).
+    #[serde(default)]
+    pub extract: BTreeMap<String, ExtractConfig>,
+    /// Sent even when an earlier step failed (cleanup, such as deleting a session).
+    #[serde(default)]
+    pub always: bool,
+}
+
+/// Where an extracted value comes from; exactly one key.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtractConfig {
+    /// RFC 9535 JSONPath into the JSON body; must select exactly one value.
+    pub json: Option<String>,
+    /// A response header.
+    pub header: Option<String>,
+    /// A regular expression on the body: its first capture group (or the whole match).
+    pub regex: Option<String>,
 }
 
 fn default_method() -> String {
@@ -400,6 +418,30 @@ pub struct ExpectConfig {
     /// Slowest acceptable latency (from the intended start).
     #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional")]
     pub max_latency: Option<Duration>,
+    /// Checks on the JSON body.
+    pub json: Vec<JsonCheckConfig>,
+    /// Response headers that must have exactly these values (templates allowed).
+    pub header: BTreeMap<String, String>,
+}
+
+/// One check on the JSON body: a JSONPath and exactly one expectation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonCheckConfig {
+    /// RFC 9535 JSONPath.
+    pub path: String,
+    /// The single selected value equals this (strings may hold templates such as `{{id}}`).
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+    /// The path selects something (`true`) or nothing (`false`).
+    #[serde(default)]
+    pub exists: Option<bool>,
+    /// The single selected value is an array, object or string of this length.
+    #[serde(default)]
+    pub length: Option<usize>,
+    /// The single selected array holds this value, or string contains this text.
+    #[serde(default)]
+    pub contains: Option<serde_json::Value>,
 }
 
 /// A probe's performance targets.

@@ -132,6 +132,7 @@ type HistogramFamily<L> = Family<L, Histogram, Buckets>;
 #[derive(Debug)]
 struct Families {
     durations: HistogramFamily<StepLabels>,
+    iteration_durations: HistogramFamily<ProbeLabels>,
     schedule_lag: HistogramFamily<ProbeLabels>,
     requests: Family<StepLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
@@ -231,6 +232,7 @@ impl Families {
     fn new(latency_buckets: &[f64]) -> Self {
         Self {
             durations: Family::new_with_constructor(Buckets(latency_buckets.into())),
+            iteration_durations: Family::new_with_constructor(Buckets(latency_buckets.into())),
             schedule_lag: Family::new_with_constructor(Buckets(LAG_BUCKETS.into())),
             requests: Family::default(),
             failures: Family::default(),
@@ -285,6 +287,12 @@ fn register(r: &mut Registry, f: &Families) {
         f.durations.clone(),
     );
     r.register("iterations", "Iterations finished", f.iterations.clone());
+    r.register_with_unit(
+        "iteration_duration",
+        "Iteration time from the intended start to the end of its last step",
+        Unit::Seconds,
+        f.iteration_durations.clone(),
+    );
     r.register(
         "iteration_failures",
         "Iterations with a failed step",

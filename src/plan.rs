@@ -12,17 +12,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use http::Uri;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Uri};
 use rustls::pki_types::CertificateDer;
 
 mod load;
 mod shard;
 mod steps;
 mod target;
+mod template;
 
 pub use shard::{Shard, ShardError};
+pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Step};
+pub use template::{Escape, Template, Var};
 
 use crate::config::{Config, DemoConfig, GlobalConfig, ProbeConfig, ScheduleConfig, SloConfig};
 
@@ -144,6 +146,8 @@ pub struct Probe {
     pub max_in_flight: usize,
     /// Requests of one iteration, in order (at least one).
     pub steps: Vec<Step>,
+    /// Names of the variables its steps extract, indexed by [`Var::Extracted`].
+    pub variables: Vec<String>,
     /// Performance targets.
     pub slo: SloConfig,
 }
@@ -245,45 +249,6 @@ impl Rate {
     /// Arrivals per second.
     pub fn per_second(self) -> f64 {
         self.0
-    }
-}
-
-/// One HTTP request of a probe, ready to send.
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// Config name: the `step` label.
-    pub name: String,
-    /// HTTP method.
-    pub method: Method,
-    /// Absolute URI (target URL joined with the step path).
-    pub uri: Uri,
-    /// Target headers with the step's on top; values are marked sensitive.
-    pub headers: HeaderMap,
-    /// Request body (empty when none).
-    pub body: Bytes,
-    /// Response checks.
-    pub expect: Expect,
-}
-
-/// What makes a response a success.
-#[derive(Debug, Clone)]
-pub struct Expect {
-    /// Accepted codes; empty means any 2xx.
-    pub status: Vec<u16>,
-    /// Text the body must contain.
-    pub body_contains: Option<String>,
-    /// Slowest acceptable latency.
-    pub max_latency: Option<Duration>,
-}
-
-impl Expect {
-    /// Whether `code` is an accepted status.
-    pub fn accepts_status(&self, code: u16) -> bool {
-        if self.status.is_empty() {
-            (200..300).contains(&code)
-        } else {
-            self.status.contains(&code)
-        }
     }
 }
 
@@ -395,7 +360,7 @@ fn build_probe(
         problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
     }
     build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
-    let steps = steps::build_steps(field, p, &target, problems);
+    let (steps, variables) = steps::build_steps(field, p, &target, problems);
     Some(Probe {
         name: p.name.clone(),
         target,
@@ -404,6 +369,7 @@ fn build_probe(
         shard: Shard::WHOLE,
         max_in_flight: p.load.max_in_flight,
         steps: steps?,
+        variables,
         slo: p.slo.clone().unwrap_or_default(),
     })
 }

@@ -26,14 +26,29 @@ mod cron;
 ///
 /// The HTTP [`Runner`] is the real implementation; scheduler tests use a stub.
 pub trait Iterate: Send + Sync + 'static {
-    /// Runs one iteration that was due at `intended_at`.
-    fn iterate(&self, intended_at: Instant) -> impl Future<Output = IterationReport> + Send;
+    /// Runs iteration number `iteration` of a run, which was due at `intended_at`.
+    fn iterate(
+        &self,
+        intended_at: Instant,
+        iteration: u64,
+    ) -> impl Future<Output = IterationReport> + Send;
 }
 
 impl Iterate for Runner {
-    fn iterate(&self, intended_at: Instant) -> impl Future<Output = IterationReport> + Send {
-        self.run_iteration(intended_at)
+    fn iterate(
+        &self,
+        intended_at: Instant,
+        iteration: u64,
+    ) -> impl Future<Output = IterationReport> + Send {
+        self.run_iteration(intended_at, iteration)
     }
+}
+
+/// An arrival that came due: its intended instant and its number within the run.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    at: Instant,
+    iteration: u64,
 }
 
 /// Everything one probe's schedule needs; cheap handles only.
@@ -194,6 +209,7 @@ impl<I: Iterate> ProbeSchedule<I> {
             },
         );
         let mut arrivals = Arrivals::new(&self.probe.load, self.probe.shard, run_for);
+        let mut iteration: u64 = 0;
         let mut next_report = report_every.map(|every| (start + every, every));
         while let Some(next) = arrivals.peek() {
             let due = start + next.offset;
@@ -210,7 +226,16 @@ impl<I: Iterate> ProbeSchedule<I> {
                 .record_planned_rate(arrivals.rate_at(now - start));
             while let Some(arrival) = arrivals.peek().filter(|a| start + a.offset <= now) {
                 arrivals.next();
-                self.dispatch(in_flight, &run, start + arrival.offset, now);
+                self.dispatch(
+                    in_flight,
+                    &run,
+                    Due {
+                        at: start + arrival.offset,
+                        iteration,
+                    },
+                    now,
+                );
+                iteration += 1;
             }
         }
         // The last arrival comes before the end: the run still lasts its whole `for`, so
@@ -223,7 +248,8 @@ impl<I: Iterate> ProbeSchedule<I> {
     }
 
     /// Starts one iteration due at `due`, or drops it when `max_in_flight` are running.
-    fn dispatch(&self, in_flight: &Arc<Semaphore>, run: &TaskTracker, due: Instant, now: Instant) {
+    fn dispatch(&self, in_flight: &Arc<Semaphore>, run: &TaskTracker, due: Due, now: Instant) {
+        let Due { at: due, iteration } = due;
         self.metrics.record_arrival();
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
             self.metrics.record_dropped_arrival(DropReason::MaxInFlight);
@@ -240,7 +266,7 @@ impl<I: Iterate> ProbeSchedule<I> {
         );
         let planned_steps = self.probe.steps.len();
         let iteration = async move {
-            let report = iterate.iterate(due).await;
+            let report = iterate.iterate(due, iteration).await;
             let succeeded = report.succeeded(planned_steps);
             metrics.record_iteration(&report, succeeded);
             status.record_iteration(index, &report, succeeded);

@@ -33,6 +33,7 @@ fn metrics() -> Metrics {
         probe.record_iteration_start(Duration::from_micros(300));
         let report = IterationReport {
             intended_at: now,
+            finished_at: now + Duration::from_millis(millis),
             steps: vec![step(outcome, status, millis)],
         };
         probe.record_iteration(&report, outcome == Outcome::Success);

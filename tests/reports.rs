@@ -39,6 +39,7 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
             0,
             &IterationReport {
                 intended_at: now,
+                finished_at: now,
                 steps: vec![step],
             },
             true,

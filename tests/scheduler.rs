@@ -22,7 +22,7 @@ struct Stub {
 }
 
 impl Iterate for Stub {
-    async fn iterate(&self, intended_at: Instant) -> IterationReport {
+    async fn iterate(&self, intended_at: Instant, _iteration: u64) -> IterationReport {
         self.intended.lock().expect("lock").push(intended_at);
         tokio::time::sleep(self.service_time).await;
         let step = StepReport {
@@ -34,6 +34,7 @@ impl Iterate for Stub {
         };
         IterationReport {
             intended_at,
+            finished_at: Instant::now(),
             steps: vec![step],
         }
     }

@@ -19,7 +19,9 @@ async fn spawn_recording_target() -> (std::net::SocketAddr, Arc<Mutex<Vec<Instan
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, seen)
@@ -49,7 +51,13 @@ async fn each_stage_is_delivered_at_its_rate_within_2_percent() {
     };
     let first = in_window(0, 995);
     let second = in_window(995, 2100);
-    assert!((first - 100.0).abs() <= 2.0, "stage 1 delivered {first} of 100");
-    assert!((second - 200.0).abs() <= 4.0, "stage 2 delivered {second} of 200");
+    assert!(
+        (first - 100.0).abs() <= 2.0,
+        "stage 1 delivered {first} of 100"
+    );
+    assert!(
+        (second - 200.0).abs() <= 4.0,
+        "stage 2 delivered {second} of 200"
+    );
     assert_eq!(times.len(), 300);
 }

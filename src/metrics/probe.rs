@@ -31,6 +31,7 @@ pub struct ProbeMetrics {
     arrival_rate: FloatGauge,
     iterations: Counter,
     iteration_failures: Counter,
+    iteration_duration: Histogram,
     run_active: Gauge,
     runs_skipped: Counter,
     last_run_success: Gauge,
@@ -109,6 +110,7 @@ impl ProbeMetrics {
             arrival_rate: f.arrival_rate.get_or_create_owned(&p),
             iterations: f.iterations.get_or_create_owned(&p),
             iteration_failures: f.iteration_failures.get_or_create_owned(&p),
+            iteration_duration: f.iteration_durations.get_or_create_owned(&p),
             run_active: f.run_active.get_or_create_owned(&p),
             runs_skipped: f.runs_skipped.get_or_create_owned(&p),
             last_run_success: f.last_run_success.get_or_create_owned(&p),
@@ -139,6 +141,8 @@ impl ProbeMetrics {
     pub fn record_iteration(&self, report: &IterationReport, succeeded: bool) {
         self.in_flight.dec();
         self.iterations.inc();
+        self.iteration_duration
+            .observe(report.duration().as_secs_f64());
         if !succeeded {
             self.iteration_failures.inc();
         }

@@ -1,0 +1,147 @@
+//! Building a step's response checks (`expect`) and extractions (`extract`).
+
+use http::header::HeaderName;
+use regex::Regex;
+use serde_json_path::JsonPath;
+
+use super::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect};
+use crate::config::{ExpectConfig, JsonCheckConfig, StepConfig};
+use crate::plan::Problems;
+use crate::plan::template::{Escape, Template, Var};
+
+pub(super) fn build_expect(
+    field: &str,
+    e: &ExpectConfig,
+    resolve: &dyn Fn(&str) -> Option<Var>,
+    problems: &mut Problems,
+) -> Option<Expect> {
+    let before = problems.0.len();
+    for (i, code) in e.status.iter().enumerate() {
+        if !(100..=599).contains(code) {
+            problems.add(
+                format!("{field}.expect.status[{i}]"),
+                format!("{code} is not an HTTP status code"),
+            );
+        }
+    }
+    let json: Vec<JsonCheck> = e
+        .json
+        .iter()
+        .enumerate()
+        .filter_map(|(i, check)| {
+            build_json_check(
+                &format!("{field}.expect.json[{i}]"),
+                check,
+                resolve,
+                problems,
+            )
+        })
+        .collect();
+    let mut header = Vec::new();
+    for (name, value) in &e.header {
+        let header_field = format!("{field}.expect.header.{name}");
+        let parsed = problems.check(&header_field, HeaderName::from_bytes(name.as_bytes()));
+        let template = problems.check(&header_field, Template::parse(value, Escape::None, resolve));
+        if let (Some(parsed), Some(template)) = (parsed, template) {
+            header.push((parsed, template));
+        }
+    }
+    (problems.0.len() == before).then(|| Expect {
+        status: e.status.clone(),
+        body_contains: e.body_contains.clone(),
+        max_latency: e.max_latency,
+        json,
+        header,
+    })
+}
+
+fn build_json_check(
+    field: &str,
+    c: &JsonCheckConfig,
+    resolve: &dyn Fn(&str) -> Option<Var>,
+    problems: &mut Problems,
+) -> Option<JsonCheck> {
+    let path = problems.check(&format!("{field}.path"), JsonPath::parse(&c.path));
+    let given = [
+        c.equals.is_some(),
+        c.exists.is_some(),
+        c.length.is_some(),
+        c.contains.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        problems.add(
+            field,
+            "give exactly one of `equals`, `exists`, `length` or `contains`",
+        );
+        return None;
+    }
+    let expect = match (&c.equals, c.exists, c.length, &c.contains) {
+        (Some(serde_json::Value::String(text)), ..) if text.contains("{{") => {
+            JsonExpect::EqualsTemplate(problems.check(
+                &format!("{field}.equals"),
+                Template::parse(text, Escape::None, resolve),
+            )?)
+        }
+        (Some(value), ..) => JsonExpect::Equals(value.clone()),
+        (_, Some(exists), ..) => JsonExpect::Exists(exists),
+        (_, _, Some(length), _) => JsonExpect::Length(length),
+        (.., Some(value)) => JsonExpect::Contains(value.clone()),
+        _ => unreachable!("exactly one expectation was checked above"),
+    };
+    Some(JsonCheck {
+        path: path?,
+        text: c.path.clone(),
+        expect,
+    })
+}
+
+/// The step's extractions; each new name is appended to `variables`.
+pub(super) fn build_extract(
+    field: &str,
+    s: &StepConfig,
+    variables: &mut Vec<String>,
+    problems: &mut Problems,
+) -> Option<Vec<Extraction>> {
+    let before = problems.0.len();
+    let mut extract = Vec::new();
+    for (name, source) in &s.extract {
+        let name_field = format!("{field}.extract.{name}");
+        if Var::builtin(name).is_some() {
+            problems.add(&name_field, format!("`{name}` is a built-in variable"));
+        } else if variables.contains(name) {
+            problems.add(
+                &name_field,
+                format!("`{name}` is already extracted by an earlier step"),
+            );
+        }
+        let from = match (&source.json, &source.header, &source.regex) {
+            (Some(path), None, None) => problems
+                .check(&format!("{name_field}.json"), JsonPath::parse(path))
+                .map(ExtractFrom::Json),
+            (None, Some(header), None) => problems
+                .check(
+                    &format!("{name_field}.header"),
+                    HeaderName::from_bytes(header.as_bytes()),
+                )
+                .map(ExtractFrom::Header),
+            (None, None, Some(regex)) => problems
+                .check(&format!("{name_field}.regex"), Regex::new(regex))
+                .map(ExtractFrom::Regex),
+            _ => {
+                problems.add(
+                    &name_field,
+                    "give exactly one of `json`, `header` or `regex`",
+                );
+                None
+            }
+        };
+        variables.push(name.clone());
+        if let Some(from) = from {
+            extract.push(Extraction {
+                var: variables.len() - 1,
+                from,
+            });
+        }
+    }
+    (problems.0.len() == before).then_some(extract)
+}
