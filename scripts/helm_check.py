@@ -189,11 +189,22 @@ def check_binary(where: str, binary: Path, container: dict, config_text: str, ho
           f"(HOSTNAME={hostname}) exited {result.returncode}: {result.stderr.strip()}")
 
 
+def validate(where: str, doc: dict, kube: str) -> None:
+    """kubernetes-validate, strict (unknown fields are errors), for that Kubernetes version."""
+    body = {k: v for k, v in doc.items() if k != "_source"}
+    try:
+        kubernetes_validate.validate(body, kube, strict=True)
+        check(True, "")
+    except kubernetes_validate.ValidationError as error:
+        path = ".".join(str(p) for p in error.path)
+        check(False, f"{where}: kubernetes-validate {kube}: {path}: {error.message}")
+    except kubernetes_validate.SchemaNotFoundError as error:
+        check(False, f"{where}: {error.message}")
+
+
 def check_set(name: str, values: dict, kube: str, binary: Path) -> tuple[list[dict], str]:
     docs, notes = render(CHART, values, kube)
     save(f"{name}-k{kube}", docs, notes)
-    kinds = Counter(d["kind"] for d in docs)
-    valid = 0
     for doc in docs:
         where = f"{name}@{kube} {ident(doc)}"
         meta = doc["metadata"]
@@ -201,13 +212,7 @@ def check_set(name: str, values: dict, kube: str, binary: Path) -> tuple[list[di
         missing = [label for label in STANDARD_LABELS if label not in meta.get("labels", {})]
         check(not missing, f"{where}: missing labels {missing}")
         if doc["apiVersion"] in BUILTIN_GROUPS:
-            body = {k: v for k, v in doc.items() if k != "_source"}
-            try:
-                kubernetes_validate.validate(body, kube, strict=True)
-                valid += check(True, "")
-            except kubernetes_validate.ValidationError as error:
-                path = ".".join(str(p) for p in error.path)
-                check(False, f"{where}: kubernetes-validate {kube}: {path}: {error.message}")
+            validate(where, doc, kube)
         else:
             check(doc["apiVersion"] == OPERATOR_GROUP, f"{where}: unexpected apiVersion {doc['apiVersion']}")
 
@@ -239,12 +244,6 @@ def check_set(name: str, values: dict, kube: str, binary: Path) -> tuple[list[di
                   f"{where}: config not mounted at /etc/loadprobe")
             check_binary(where, binary, container, config_text, hostname)
     return docs, notes
-
-
-@functools.cache
-def helm_defaults() -> dict:
-    with helm.Chart.load(CHART) as chart:
-        return chart.values
 
 
 def find(docs: list[dict], kind: str) -> list[dict]:
@@ -538,7 +537,7 @@ def run_parent(work: Path, archive: Path, binary: Path) -> None:
     shutil.copy(archive, parent / "charts")
     (parent / "Chart.yaml").write_text(
         "apiVersion: v2\nname: myapp\nversion: 1.0.0\n"
-        f"dependencies:\n  - name: loadprobe\n    version: {helm_defaults_version()}\n")
+        f"dependencies:\n  - name: loadprobe\n    version: {chart_version()}\n")
     sidecar = load_values("sidecar")
     (parent / "values.yaml").write_text(yaml.safe_dump({"loadprobe": {
         "mode": "sidecar", "podMonitor": {"enabled": True, "selector": {"matchLabels": {"app.kubernetes.io/name": "myapp"}}},
@@ -551,11 +550,7 @@ def run_parent(work: Path, archive: Path, binary: Path) -> None:
         check(kinds == Counter({"Deployment": 1, "ConfigMap": 1, "PodMonitor": 1}), f"parent@{kube}: objects {dict(kinds)}")
         for doc in docs:
             if doc["apiVersion"] in BUILTIN_GROUPS:
-                try:
-                    kubernetes_validate.validate({k: v for k, v in doc.items() if k != "_source"}, kube, strict=True)
-                    check(True, "")
-                except kubernetes_validate.ValidationError as error:
-                    check(False, f"parent@{kube} {ident(doc)}: {'.'.join(map(str, error.path))}: {error.message}")
+                validate(f"parent@{kube} {ident(doc)}", doc, kube)
         app = find(docs, "Deployment")[0]
         field, container, spec = the_loadprobe([app])
         check_sidecar_placement(f"parent@{kube}", field, container, kube != "1.28.0")
@@ -571,7 +566,7 @@ def run_parent(work: Path, archive: Path, binary: Path) -> None:
               f"loadprobe in {field}")
 
 
-def helm_defaults_version() -> str:
+def chart_version() -> str:
     return yaml.safe_load((CHART / "Chart.yaml").read_text())["version"]
 
 
