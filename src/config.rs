@@ -73,6 +73,11 @@ pub struct DemoConfig {
     pub pool_latency: Duration,
     /// Fraction (0–1) of `/flaky` requests that answer 500.
     pub failure_ratio: f64,
+    /// Sessions `/sessions` holds at once; creating one more answers 429.
+    pub session_capacity: usize,
+    /// Fraction (0–1) of session reads that return another session's data (an isolation
+    /// bug, for showing what a session probe catches).
+    pub session_mixup_ratio: f64,
 }
 
 impl Default for DemoConfig {
@@ -85,6 +90,8 @@ impl Default for DemoConfig {
             pool_size: 4,
             pool_latency: Duration::from_millis(40),
             failure_ratio: 0.05,
+            session_capacity: 100,
+            session_mixup_ratio: 0.0,
         }
     }
 }

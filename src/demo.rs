@@ -6,7 +6,8 @@
 //! (a fraction answers 500), `POST /admin/latency?value=20ms` (change the base latency at run
 //! time), `GET /admin/stats` (what it received and answered: ground truth for tests),
 //! `GET /metrics` (the process's resident memory, in Prometheus text) and
-//! `POST /admin/leak?mib=8` (hold more memory, to demonstrate the memory-growth alert).
+//! `POST /admin/leak?mib=8` (hold more memory, to demonstrate the memory-growth alert), and
+//! a session API (`demo/sessions.rs`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DemoConfig;
 
+mod sessions;
+
 /// Shared state of the demo target.
 #[derive(Debug)]
 struct Demo {
@@ -38,6 +41,8 @@ struct Demo {
     stats: Mutex<Stats>,
     /// Memory held on purpose through `/admin/leak`, up to [`MAX_LEAK_MIB`].
     leaked: Mutex<Vec<Vec<u8>>>,
+    /// Open sessions of the session API.
+    sessions: Mutex<sessions::Sessions>,
 }
 
 /// The most `/admin/leak` will hold, so a demo can never exhaust the host.
@@ -60,6 +65,7 @@ pub fn router(settings: DemoConfig) -> Router {
         pool_in_use: AtomicUsize::new(0),
         stats: Mutex::new(Stats::default()),
         leaked: Mutex::new(Vec::new()),
+        sessions: Mutex::new(sessions::Sessions::new()),
     });
     Router::new()
         .route("/", get(index))
@@ -71,6 +77,12 @@ pub fn router(settings: DemoConfig) -> Router {
         .route("/admin/stats", get(stats))
         .route("/admin/leak", post(leak))
         .route("/metrics", get(metrics))
+        .route("/sessions", post(sessions::create).get(sessions::count))
+        .route(
+            "/sessions/{id}",
+            get(sessions::read).delete(sessions::delete),
+        )
+        .route("/sessions/{id}/observations", post(sessions::observe))
         .with_state(demo)
 }
 
@@ -90,17 +102,27 @@ impl Demo {
         Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
     }
 
-    /// Counts the request and its answer, then answers.
-    fn answer(&self, path: &str, status: StatusCode, body: &'static str) -> Response {
+    /// Like [`Demo::answer`], with a JSON body.
+    fn answer_json(&self, path: &str, status: StatusCode, body: serde_json::Value) -> Response {
+        self.count(path, status);
+        (status, Json(body)).into_response()
+    }
+
+    fn count(&self, path: &str, status: StatusCode) {
         let mut stats = self.stats.lock().expect("stats lock is never poisoned");
         *stats.received.entry(path.to_owned()).or_default() += 1;
         *stats.answered.entry(status.as_u16()).or_default() += 1;
+    }
+
+    /// Counts the request and its answer, then answers.
+    fn answer(&self, path: &str, status: StatusCode, body: &'static str) -> Response {
+        self.count(path, status);
         (status, body).into_response()
     }
 }
 
 async fn index() -> &'static str {
-    "loadprobe demo target: /fast /tail /pool /flaky, POST /admin/latency?value=20ms, GET /admin/stats\n"
+    "loadprobe demo target: /fast /tail /pool /flaky, sessions (POST /sessions, POST /sessions/ID/observations, GET and DELETE /sessions/ID), GET /metrics, POST /admin/latency?value=20ms, POST /admin/leak?mib=N, GET /admin/stats\n"
 }
 
 async fn fast(State(demo): State<Arc<Demo>>) -> Response {

@@ -1,7 +1,7 @@
 //! Per-probe metric handles, resolved once from the registered families, and the methods
 //! that record the scheduler's and runner's reports into them.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
@@ -34,9 +34,53 @@ pub struct ProbeMetrics {
     iteration_duration: Histogram,
     run_active: Gauge,
     runs_skipped: Counter,
-    last_run_success: Gauge,
-    last_run_timestamp: FloatGauge,
+    /// Created at the first report, so nothing reads as a failed run before one exists.
+    last_run: OnceLock<LastRun>,
+    last_run_families: LastRunFamilies,
     steps: Vec<StepMetrics>,
+}
+
+/// Handles of the last-run gauges.
+#[derive(Debug)]
+struct LastRun {
+    success: Gauge,
+    timestamp: FloatGauge,
+    /// Per step: p50, p95, p99.
+    latency: Vec<[FloatGauge; 3]>,
+}
+
+/// Where the last-run gauges are created from.
+#[derive(Debug)]
+struct LastRunFamilies {
+    success: Family<ProbeLabels, Gauge>,
+    timestamp: Family<ProbeLabels, FloatGauge>,
+    latency: Family<StepPercentileLabels, FloatGauge>,
+    probe: ProbeLabels,
+    steps: Vec<String>,
+}
+
+impl LastRunFamilies {
+    fn create(&self) -> LastRun {
+        let latency = self
+            .steps
+            .iter()
+            .map(|step| {
+                LAST_RUN_PERCENTILES.map(|percentile| {
+                    let labels = StepPercentileLabels {
+                        probe: self.probe.probe.clone(),
+                        step: step.clone(),
+                        percentile,
+                    };
+                    self.latency.get_or_create_owned(&labels)
+                })
+            })
+            .collect();
+        LastRun {
+            success: self.success.get_or_create_owned(&self.probe),
+            timestamp: self.timestamp.get_or_create_owned(&self.probe),
+            latency,
+        }
+    }
 }
 
 /// Pre-resolved handles of one step.
@@ -46,8 +90,6 @@ struct StepMetrics {
     /// Indexed like [`Reason::ALL`].
     failures: Vec<Counter>,
     duration: Histogram,
-    /// p50, p95, p99 of the last finished run.
-    last_run: [FloatGauge; 3],
     /// Response counters by code, created on first sight of a code (few codes per step).
     responses: Mutex<Vec<(u16, Counter)>>,
     /// Family and labels to create new response counters from.
@@ -84,14 +126,6 @@ impl ProbeMetrics {
                     requests: f.requests.get_or_create_owned(&labels),
                     failures,
                     duration: f.durations.get_or_create_owned(&labels),
-                    last_run: LAST_RUN_PERCENTILES.map(|percentile| {
-                        let l = StepPercentileLabels {
-                            probe: probe.name.clone(),
-                            step: step.name.clone(),
-                            percentile,
-                        };
-                        f.last_run_latency.get_or_create_owned(&l)
-                    }),
                     responses: Mutex::new(Vec::new()),
                     responses_family: f.responses.clone(),
                     labels,
@@ -113,8 +147,14 @@ impl ProbeMetrics {
             iteration_duration: f.iteration_durations.get_or_create_owned(&p),
             run_active: f.run_active.get_or_create_owned(&p),
             runs_skipped: f.runs_skipped.get_or_create_owned(&p),
-            last_run_success: f.last_run_success.get_or_create_owned(&p),
-            last_run_timestamp: f.last_run_timestamp.get_or_create_owned(&p),
+            last_run: OnceLock::new(),
+            last_run_families: LastRunFamilies {
+                success: f.last_run_success.clone(),
+                timestamp: f.last_run_timestamp.clone(),
+                latency: f.last_run_latency.clone(),
+                probe: p.clone(),
+                steps: probe.steps.iter().map(|s| s.name.clone()).collect(),
+            },
             steps,
         }
     }
@@ -178,15 +218,13 @@ impl ProbeMetrics {
 
     /// A run (or a continuous probe's report window) closed with this report.
     pub fn record_run_report(&self, report: &RunReport, at: SystemTime) {
-        self.last_run_success.set(i64::from(report.success));
-        self.last_run_timestamp.set(unix_seconds(at));
-        for (metrics, latency) in self.steps.iter().zip(&report.steps) {
-            for (gauge, value) in
-                metrics
-                    .last_run
-                    .iter()
-                    .zip([latency.p50, latency.p95, latency.p99])
-            {
+        let last_run = self
+            .last_run
+            .get_or_init(|| self.last_run_families.create());
+        last_run.success.set(i64::from(report.success));
+        last_run.timestamp.set(unix_seconds(at));
+        for (gauges, latency) in last_run.latency.iter().zip(&report.steps) {
+            for (gauge, value) in gauges.iter().zip([latency.p50, latency.p95, latency.p99]) {
                 gauge.set(value);
             }
         }

@@ -23,6 +23,7 @@ pub(super) fn build_demo(demo: DemoConfig, problems: &mut Problems) -> Option<De
     for (key, ratio) in [
         ("tail_ratio", demo.tail_ratio),
         ("failure_ratio", demo.failure_ratio),
+        ("session_mixup_ratio", demo.session_mixup_ratio),
     ] {
         check_ratio(&format!("demo.{key}"), Some(ratio), problems);
     }
