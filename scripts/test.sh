@@ -16,9 +16,10 @@ if ! command -v promtool >/dev/null; then
   as_root systemctl stop prometheus 2>/dev/null || as_root pkill -x prometheus 2>/dev/null || true
 fi
 venv=target/test-venv
-if [ ! -x "$venv/bin/python" ]; then
-  echo "--- creating $venv with prometheus-client (OpenMetrics reference parser)"
-  python3 -m venv "$venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# Each package is checked on its own, so a venv made by another script still gets it.
+if ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+  echo "--- installing prometheus-client (OpenMetrics reference parser) into $venv"
   "$venv/bin/pip" install -q prometheus-client==0.21.1
 fi
 
@@ -36,4 +37,6 @@ promtool check rules alerts/*.yml
 promtool test rules alerts/tests/*.yml
 echo "--- dashboards and alerts against a real Prometheus scraping the demo config"
 ./scripts/prometheus-e2e.sh target/debug/loadprobe "$venv/bin/python"
+echo "--- Helm chart: lint, render, Kubernetes schemas, config check of every rendering"
+./scripts/helm-check.sh target/debug/loadprobe
 echo "--- all tests passed"
