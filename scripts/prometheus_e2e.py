@@ -34,7 +34,6 @@ import urllib.request
 # in the scrape, the check fails so that it is removed from here (and its panels and
 # alerts are then checked like the others).
 NOT_IMPLEMENTED = {
-    "loadprobe_recovery_seconds": "bursts are not implemented yet",
     "loadprobe_guard_paused": "the guard is not implemented yet",
     "loadprobe_guard_trips_total": "the guard is not implemented yet",
 }

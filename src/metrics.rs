@@ -148,6 +148,7 @@ struct Families {
     last_run_success: Family<ProbeLabels, Gauge>,
     last_run_timestamp: Family<ProbeLabels, FloatGauge>,
     last_run_latency: Family<StepPercentileLabels, FloatGauge>,
+    recovery: Family<ProbeLabels, FloatGauge>,
     slo_latency: Family<PercentileLabels, FloatGauge>,
     slo_error_ratio: Family<ProbeLabels, FloatGauge>,
     slo_throttled_ratio: Family<ProbeLabels, FloatGauge>,
@@ -248,6 +249,7 @@ impl Families {
             last_run_success: Family::default(),
             last_run_timestamp: Family::default(),
             last_run_latency: Family::default(),
+            recovery: Family::default(),
             slo_latency: Family::default(),
             slo_error_ratio: Family::default(),
             slo_throttled_ratio: Family::default(),
@@ -344,6 +346,12 @@ fn register(r: &mut Registry, f: &Families) {
         "When the last run finished",
         Unit::Seconds,
         f.last_run_timestamp.clone(),
+    );
+    r.register_with_unit(
+        "recovery",
+        "Time from the latest burst until a rolling window was back within the latency and error SLOs",
+        Unit::Seconds,
+        f.recovery.clone(),
     );
     r.register_with_unit(
         "last_run_latency",

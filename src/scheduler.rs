@@ -210,6 +210,7 @@ impl<I: Iterate> ProbeSchedule<I> {
         );
         let mut arrivals = Arrivals::new(&self.probe.load, self.probe.shard, run_for);
         let mut iteration: u64 = 0;
+        let mut last_burst = None;
         let mut next_report = report_every.map(|every| (start + every, every));
         while let Some(next) = arrivals.peek() {
             let due = start + next.offset;
@@ -226,6 +227,11 @@ impl<I: Iterate> ProbeSchedule<I> {
                 .record_planned_rate(arrivals.rate_at(now - start));
             while let Some(arrival) = arrivals.peek().filter(|a| start + a.offset <= now) {
                 arrivals.next();
+                if arrival.burst && last_burst != Some(arrival.offset) {
+                    last_burst = Some(arrival.offset);
+                    self.status
+                        .start_recovery(self.index, start + arrival.offset);
+                }
                 self.dispatch(
                     in_flight,
                     &run,
@@ -257,6 +263,7 @@ impl<I: Iterate> ProbeSchedule<I> {
             return;
         };
         self.status.record_arrival(self.index, false);
+        self.status.record_recovery_start(self.index, due);
         self.metrics.record_iteration_start(now - due);
         let (iterate, metrics, status, index) = (
             self.iterate.clone(),
@@ -270,6 +277,9 @@ impl<I: Iterate> ProbeSchedule<I> {
             let succeeded = report.succeeded(planned_steps);
             metrics.record_iteration(&report, succeeded);
             status.record_iteration(index, &report, succeeded);
+            if let Some(recovery) = status.record_recovery_report(index, &report) {
+                metrics.record_recovery(recovery.seconds());
+            }
             drop(permit);
         };
         self.iterations.spawn(run.track_future(iteration));

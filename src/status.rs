@@ -19,7 +19,10 @@ use crate::outcome::{Outcome, Reason};
 use crate::plan::{Plan, Probe, Schedule};
 use crate::runner::IterationReport;
 
+mod recovery;
 mod verdict;
+
+pub use recovery::RecoveryResult;
 
 pub use verdict::{RunReport, SloVerdict, StepLatency};
 
@@ -185,6 +188,10 @@ struct ProbeStatus {
     /// Exact latencies of the current window, per step, in microseconds.
     latencies: Vec<Mutex<Histogram<u64>>>,
     last_report: Mutex<Option<RunReport>>,
+    /// The measurement after the latest burst, while it is going on.
+    recovery: Mutex<Option<recovery::Recovery>>,
+    /// How the latest measurement ended, until the window that saw it closes.
+    recovered: Mutex<Option<RecoveryResult>>,
 }
 
 /// A point-in-time copy of one probe's status.
@@ -327,9 +334,15 @@ impl StatusBoard {
             })
             .collect();
         let elapsed = span.unwrap_or_else(|| started.elapsed().unwrap_or(Duration::ZERO));
+        let recovered = p
+            .recovered
+            .lock()
+            .expect("recovery lock is never poisoned")
+            .take();
         let window = verdict::Window {
             started: unix_seconds(started),
             elapsed,
+            recovered,
             planned_rate: p.planned_rate,
             counts,
             steps,
@@ -392,6 +405,8 @@ impl ProbeStatus {
                 .map(|_| Mutex::new(histogram()))
                 .collect(),
             last_report: Mutex::new(None),
+            recovery: Mutex::new(None),
+            recovered: Mutex::new(None),
         }
     }
 

@@ -61,3 +61,36 @@ async fn each_stage_is_delivered_at_its_rate_within_2_percent() {
     );
     assert_eq!(times.len(), 300);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_after_a_burst_is_measured_within_a_second() {
+    use loadprobe::config::DemoConfig;
+    // The target is slow (300 ms against a 100 ms p95) from the burst until 2 s after it.
+    let settings = DemoConfig {
+        latency: Duration::from_millis(300),
+        ..DemoConfig::default()
+    };
+    let (demo, _stop) = common::spawn_demo(settings).await;
+    let yaml = format!(
+        "targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n\
+         - {{name: spike, target: demo, schedule: {{every: 1h, for: 9s}}, load: {{rate: 20, burst: {{size: 20}}, max_in_flight: 100}}, request: {{path: /fast}}, slo: {{p95: 100ms, recovery: 10s}}}}\n"
+    );
+    let exporter = common::spawn_exporter(&yaml).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(common::post(demo, "/admin/latency?value=5ms").await.0, 200);
+    let mut recovery = None;
+    for _ in 0..100 {
+        let text = common::get(exporter.addr, "/metrics", None).await.1;
+        recovery = common::sample(&text, r#"loadprobe_recovery_seconds{probe="spike"}"#);
+        if recovery.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recovery = recovery.expect("a recovery time within 12 s");
+    assert!(
+        (recovery - 2.0).abs() <= 1.0,
+        "recovered after {recovery} s, the target was slow for 2 s"
+    );
+    exporter.shutdown().await;
+}

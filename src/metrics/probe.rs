@@ -37,6 +37,8 @@ pub struct ProbeMetrics {
     /// Created at the first report, so nothing reads as a failed run before one exists.
     last_run: OnceLock<LastRun>,
     last_run_families: LastRunFamilies,
+    /// Created at the first result (a probe without bursts has none).
+    recovery: Family<ProbeLabels, FloatGauge>,
     steps: Vec<StepMetrics>,
 }
 
@@ -148,6 +150,7 @@ impl ProbeMetrics {
             run_active: f.run_active.get_or_create_owned(&p),
             runs_skipped: f.runs_skipped.get_or_create_owned(&p),
             last_run: OnceLock::new(),
+            recovery: f.recovery.clone(),
             last_run_families: LastRunFamilies {
                 success: f.last_run_success.clone(),
                 timestamp: f.last_run_timestamp.clone(),
@@ -228,6 +231,13 @@ impl ProbeMetrics {
                 gauge.set(value);
             }
         }
+    }
+
+    /// Recovery after a burst took `seconds` (or hit its bound).
+    pub fn record_recovery(&self, seconds: f64) {
+        self.recovery
+            .get_or_create(&self.last_run_families.probe)
+            .set(seconds);
     }
 
     /// A scheduled run was skipped because the previous one was still going.

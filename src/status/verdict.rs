@@ -9,7 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::CountValues;
+use super::{CountValues, RecoveryResult};
 use crate::config::SloConfig;
 
 /// Exact latency percentiles of one step over a window, in seconds (HDR histogram with
@@ -105,6 +105,8 @@ pub struct RunReport {
 pub(super) struct Window {
     pub(super) started: f64,
     pub(super) elapsed: Duration,
+    /// How recovery after a burst in this window ended, if it did.
+    pub(super) recovered: Option<RecoveryResult>,
     pub(super) planned_rate: f64,
     pub(super) counts: CountValues,
     pub(super) steps: Vec<StepLatency>,
@@ -157,6 +159,17 @@ impl RunReport {
                     ));
                 }
             }
+        }
+        if let (Some(objective), Some(result)) = (slo.recovery, window.recovered) {
+            let met = matches!(result, RecoveryResult::Recovered(d) if d <= objective);
+            let (objective, measured) = (objective.as_secs_f64(), result.seconds());
+            slos.push(SloVerdict {
+                slo: "recovery",
+                step: None,
+                objective,
+                measured,
+                met,
+            });
         }
         if let Some(min_rate) = slo.min_rate {
             slos.push(SloVerdict {
@@ -229,6 +242,7 @@ mod tests {
         Window {
             started: 0.0,
             elapsed: Duration::from_secs(seconds),
+            recovered: None,
             planned_rate: 10.0,
             counts,
             steps,
@@ -256,6 +270,24 @@ mod tests {
         assert!(clean.success, "{:?}", clean.violations());
         let empty = RunReport::judge(&SloConfig::default(), window(10, 0, 0, 0, vec![]));
         assert_eq!(empty.violations(), ["no requests were sent"]);
+    }
+
+    #[test]
+    fn recovery_is_judged_against_its_objective() {
+        let slo = SloConfig {
+            recovery: Some(Duration::from_secs(30)),
+            ..SloConfig::default()
+        };
+        let judge = |recovered| {
+            let mut w = window(10, 100, 0, 0, vec![]);
+            w.recovered = Some(recovered);
+            RunReport::judge(&slo, w).success
+        };
+        assert!(judge(RecoveryResult::Recovered(Duration::from_secs(12))));
+        assert!(!judge(RecoveryResult::Recovered(Duration::from_secs(31))));
+        assert!(!judge(RecoveryResult::NotRecovered(Duration::from_secs(
+            120
+        ))));
     }
 
     #[test]
