@@ -23,9 +23,6 @@ use crate::plan::Target;
 
 mod tls;
 
-/// Largest response body kept for checks; a longer one fails the request with `io`.
-pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
-
 /// The pooled client of one target.
 pub type HttpClient = Client<Connector, Full<Bytes>>;
 
@@ -66,7 +63,7 @@ pub struct Response {
     pub status: u16,
     /// Response headers (for checks and extraction).
     pub headers: http::HeaderMap,
-    /// The body, when the step's checks need it (at most [`BODY_LIMIT_BYTES`]).
+    /// The body, when the step's checks need it (at most its `max_body_bytes`).
     pub body: Option<Bytes>,
 }
 
@@ -80,14 +77,15 @@ pub struct TransportError {
     pub message: String,
 }
 
-/// Sends `request` and reads the whole body (kept, up to [`BODY_LIMIT_BYTES`], when
-/// `keep_body`).
+/// Sends `request` and reads the whole body, keeping up to `keep_limit` bytes of it when
+/// given: a longer body fails with `io`, and dropping it mid-way closes the connection
+/// rather than returning it to the pool.
 pub async fn send(
     client: &HttpClient,
     request: Request<Full<Bytes>>,
-    keep_body: bool,
+    keep_limit: Option<usize>,
 ) -> Result<Response, TransportError> {
-    exchange(client, request, keep_body.then_some(BODY_LIMIT_BYTES)).await
+    exchange(client, request, keep_limit).await
 }
 
 /// GETs `uri` and keeps up to `limit` bytes of body (for side requests such as memory

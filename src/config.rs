@@ -11,7 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod env;
+mod guard;
 mod schedule;
+
+pub use guard::{GuardConfig, PauseAboveConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -41,6 +44,9 @@ pub struct GlobalConfig {
     /// How often a continuous probe closes its report window (run gauges, status page).
     #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
     pub report_interval: Duration,
+    /// Cap on the arrivals per second of all probes together; beyond it arrivals are dropped
+    /// (reason `rate_cap`). No cap when absent.
+    pub max_rate: Option<f64>,
 }
 
 impl Default for GlobalConfig {
@@ -48,6 +54,7 @@ impl Default for GlobalConfig {
         Self {
             drain_timeout: Duration::from_secs(10),
             report_interval: Duration::from_secs(60),
+            max_rate: None,
         }
     }
 }
@@ -256,6 +263,9 @@ pub struct ProbeConfig {
     /// Performance targets, exported as gauges for the shipped alerts.
     #[serde(default)]
     pub slo: Option<SloConfig>,
+    /// Pause the probe while the target is failing.
+    #[serde(default)]
+    pub guard: Option<GuardConfig>,
 }
 
 /// When a probe runs: always, every interval, or on a cron schedule.
@@ -392,6 +402,10 @@ pub struct StepConfig {
     /// Sent even when an earlier step failed (cleanup, such as deleting a session).
     #[serde(default)]
     pub always: bool,
+    /// Largest response body read for this step's checks (1 MiB by default); a longer body
+    /// fails the request with reason `io` and its connection is closed.
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
 }
 
 /// Where an extracted value comes from; exactly one key.

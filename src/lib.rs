@@ -22,6 +22,7 @@
 //! - [`runner`]: one iteration: steps in order, checks; returns an [`runner::IterationReport`].
 //! - [`client`]: the pooled HTTP client of a target and sending one request.
 //! - [`outcome`]: success or a bounded failure reason.
+//! - [`guard`]: the process-wide rate cap and each probe's pause-when-failing guard.
 //! - [`metrics`]: the only module that names metrics; exposition formats.
 //! - [`status`]: live state, report windows and verdicts, recent failures.
 //! - [`memory`]: samples each target's memory and keeps its growth baseline.
@@ -37,6 +38,7 @@ pub mod arrival;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod guard;
 pub mod memory;
 pub mod metrics;
 pub mod once;
@@ -57,6 +59,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::guard::{Guard, RateCap};
 use crate::memory::MemorySampler;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -172,6 +175,10 @@ fn start_schedules(
     for target in &plan.targets {
         clients.insert(target.name.clone(), client::build(target)?);
     }
+    let rate_cap = plan
+        .global
+        .max_rate
+        .map(|rate| Arc::new(RateCap::new(rate, tokio::time::Instant::now())));
     let mut schedules = JoinSet::new();
     for (index, target) in plan.targets.iter().enumerate() {
         let Some(memory) = target.memory.clone() else {
@@ -197,6 +204,8 @@ fn start_schedules(
             iterations: iterations.clone(),
             shutdown: shutdown.clone(),
             report_interval: plan.global.report_interval,
+            guard: Guard::for_probe(probe),
+            rate_cap: rate_cap.clone(),
         };
         schedules.spawn(schedule.run());
     }

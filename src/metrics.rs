@@ -21,6 +21,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::guard::TripReason;
 use crate::outcome::Reason;
 use crate::plan::Plan;
 
@@ -79,6 +80,19 @@ struct ResponseLabels {
 pub enum DropReason {
     /// `max_in_flight` iterations were already running.
     MaxInFlight,
+    /// `global.max_rate` was reached.
+    RateCap,
+    /// The probe's guard held it back (paused, canary, or `Retry-After`).
+    Paused,
+}
+
+impl DropReason {
+    /// Every reason, so each series starts at zero.
+    pub const ALL: [DropReason; 3] = [
+        DropReason::MaxInFlight,
+        DropReason::RateCap,
+        DropReason::Paused,
+    ];
 }
 
 impl EncodeLabelValue for DropReason {
@@ -86,6 +100,8 @@ impl EncodeLabelValue for DropReason {
         use std::fmt::Write as _;
         encoder.write_str(match self {
             DropReason::MaxInFlight => "max_in_flight",
+            DropReason::RateCap => "rate_cap",
+            DropReason::Paused => "paused",
         })
     }
 }
@@ -103,6 +119,13 @@ struct StepPercentileLabels {
     probe: String,
     step: String,
     percentile: &'static str,
+}
+
+/// Labels of `guard_trips_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TripLabels {
+    probe: String,
+    reason: TripReason,
 }
 
 /// Labels of the per-percentile SLO gauge.
@@ -149,6 +172,8 @@ struct Families {
     last_run_timestamp: Family<ProbeLabels, FloatGauge>,
     last_run_latency: Family<StepPercentileLabels, FloatGauge>,
     recovery: Family<ProbeLabels, FloatGauge>,
+    guard_paused: Family<ProbeLabels, Gauge>,
+    guard_trips: Family<TripLabels, Counter>,
     slo_latency: Family<PercentileLabels, FloatGauge>,
     slo_error_ratio: Family<ProbeLabels, FloatGauge>,
     slo_throttled_ratio: Family<ProbeLabels, FloatGauge>,
@@ -250,6 +275,8 @@ impl Families {
             last_run_timestamp: Family::default(),
             last_run_latency: Family::default(),
             recovery: Family::default(),
+            guard_paused: Family::default(),
+            guard_trips: Family::default(),
             slo_latency: Family::default(),
             slo_error_ratio: Family::default(),
             slo_throttled_ratio: Family::default(),
@@ -346,6 +373,16 @@ fn register(r: &mut Registry, f: &Families) {
         "When the last run finished",
         Unit::Seconds,
         f.last_run_timestamp.clone(),
+    );
+    r.register(
+        "guard_paused",
+        "Whether the probe's guard is holding its arrivals back",
+        f.guard_paused.clone(),
+    );
+    r.register(
+        "guard_trips",
+        "Times the probe's guard paused it, by reason",
+        f.guard_trips.clone(),
     );
     r.register_with_unit(
         "recovery",

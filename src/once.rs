@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::client;
+use crate::guard::{Guard, RateCap};
 use crate::metrics::Metrics;
 use crate::plan::{Plan, Schedule};
 use crate::runner::Runner;
@@ -104,6 +105,11 @@ pub async fn run(
         iterations: TaskTracker::new(),
         shutdown: CancellationToken::new(),
         report_interval: plan.global.report_interval,
+        guard: Guard::for_probe(&probe),
+        rate_cap: plan
+            .global
+            .max_rate
+            .map(|rate| Arc::new(RateCap::new(rate, tokio::time::Instant::now()))),
     };
     let progress = progress_line(status.clone(), index, run_for);
     let report = schedule.run_once(run_for).await;

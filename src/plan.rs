@@ -26,7 +26,16 @@ pub use shard::{Shard, ShardError};
 pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Step};
 pub use template::{Escape, Template, Var};
 
-use crate::config::{Config, DemoConfig, GlobalConfig, ProbeConfig, ScheduleConfig, SloConfig};
+use crate::config::{
+    Config, DemoConfig, GlobalConfig, GuardConfig, ProbeConfig, ScheduleConfig, SloConfig,
+};
+
+/// Probes × steps at most: each is a set of series and a fixed-size latency histogram, so
+/// this bounds memory and cardinality.
+pub const MAX_PROBE_STEPS: usize = 1000;
+
+/// Largest response body a step reads for its checks unless it sets `max_body_bytes`.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Upper bounds of the duration histogram before SLO thresholds are added: the
 /// OpenTelemetry HTTP client layout, in seconds.
@@ -150,6 +159,8 @@ pub struct Probe {
     pub variables: Vec<String>,
     /// Performance targets.
     pub slo: SloConfig,
+    /// When to pause while the target is failing.
+    pub guard: Option<GuardConfig>,
 }
 
 impl Probe {
@@ -302,6 +313,23 @@ impl TryFrom<Config> for Plan {
         if config.global.report_interval.is_zero() {
             problems.add("global.report_interval", "must be above zero");
         }
+        if config
+            .global
+            .max_rate
+            .is_some_and(|r| Rate::new(r).is_none())
+        {
+            problems.add(
+                "global.max_rate",
+                "must be a number above 0 (arrivals per second)",
+            );
+        }
+        let probe_steps: usize = config.probes.iter().map(|p| p.steps.len().max(1)).sum();
+        if probe_steps > MAX_PROBE_STEPS {
+            let reason = format!(
+                "{probe_steps} probe steps; at most {MAX_PROBE_STEPS} (each is a set of series)"
+            );
+            problems.add("probes", reason);
+        }
         let demo = config
             .demo
             .and_then(|d| target::build_demo(d, &mut problems));
@@ -371,6 +399,10 @@ fn build_probe(
         steps: steps?,
         variables,
         slo: p.slo.clone().unwrap_or_default(),
+        guard: p
+            .guard
+            .clone()
+            .filter(|g| check_guard(&format!("{field}.guard"), g, problems)),
     })
 }
 
@@ -463,6 +495,36 @@ fn check_name(field: &str, name: &str, problems: &mut Problems) {
     if !valid {
         problems.add(field, format!("`{name}` must match [a-z][a-z0-9_]*"));
     }
+}
+
+/// Guard settings are checked in place (they are used as written).
+fn check_guard(field: &str, g: &GuardConfig, problems: &mut Problems) -> bool {
+    let before = problems.0.len();
+    check_ratio(
+        &format!("{field}.pause_above.error_ratio"),
+        g.pause_above.error_ratio,
+        problems,
+    );
+    check_ratio(
+        &format!("{field}.pause_above.throttled_ratio"),
+        g.pause_above.throttled_ratio,
+        problems,
+    );
+    for (key, value) in [("window", g.window), ("cooldown", g.cooldown)] {
+        if value.is_zero() {
+            problems.add(format!("{field}.{key}"), "must be above zero");
+        }
+    }
+    if Rate::new(g.canary_rate).is_none() {
+        problems.add(
+            format!("{field}.canary_rate"),
+            "must be a number above 0 (arrivals per second)",
+        );
+    }
+    if g.min_requests == 0 {
+        problems.add(format!("{field}.min_requests"), "must be at least 1");
+    }
+    problems.0.len() == before
 }
 
 fn check_ratio(field: &str, ratio: Option<f64>, problems: &mut Problems) {

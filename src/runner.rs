@@ -67,6 +67,8 @@ pub struct StepReport {
     pub latency: Duration,
     /// Why it failed, for logs and the status page (never a label).
     pub detail: Option<String>,
+    /// How long a 429 or 503 asked to wait (`Retry-After`), for the guard.
+    pub retry_after: Option<Duration>,
 }
 
 impl Runner {
@@ -112,9 +114,14 @@ impl Runner {
         context: &mut Context,
     ) -> StepReport {
         let deadline = intended_at + self.probe.target.timeout;
-        let sent = client::send(&self.client, request, step.needs_body());
+        let sent = client::send(
+            &self.client,
+            request,
+            step.needs_body().then_some(step.max_body_bytes),
+        );
         let result = tokio::time::timeout_at(deadline, sent).await;
         let latency = Instant::now().saturating_duration_since(intended_at);
+        let mut retry_after = None;
         let (outcome, status, detail) = match result {
             Err(_) => {
                 let detail = format!("no response within {:?}", self.probe.target.timeout);
@@ -122,6 +129,7 @@ impl Runner {
             }
             Ok(Err(error)) => (Outcome::Failure(error.reason), None, Some(error.message)),
             Ok(Ok(response)) => {
+                retry_after = check::retry_after(&response);
                 let (outcome, detail) = check::check_and_extract(step, &response, latency, context);
                 (outcome, Some(response.status), detail)
             }
@@ -132,6 +140,7 @@ impl Runner {
             status,
             latency,
             detail,
+            retry_after,
         }
     }
 }

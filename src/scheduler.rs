@@ -9,12 +9,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::arrival::Arrivals;
+use crate::guard::{Guard, Phase, RateCap};
 use crate::metrics::{DropReason, ProbeMetrics};
 use crate::plan::{Probe, Schedule};
 use crate::runner::{IterationReport, Runner};
@@ -51,6 +52,37 @@ struct Due {
     iteration: u64,
 }
 
+/// Where a finished iteration's report goes.
+#[derive(Debug)]
+struct Finished {
+    metrics: Arc<ProbeMetrics>,
+    status: Arc<StatusBoard>,
+    guard: Option<Arc<Guard>>,
+    index: usize,
+    planned_steps: usize,
+}
+
+impl Finished {
+    fn record(&self, report: &IterationReport) {
+        let succeeded = report.succeeded(self.planned_steps);
+        self.metrics.record_iteration(report, succeeded);
+        self.status.record_iteration(self.index, report, succeeded);
+        if let Some(recovery) = self.status.record_recovery_report(self.index, report) {
+            self.metrics.record_recovery(recovery.seconds());
+        }
+        if let Some(reason) = self
+            .guard
+            .as_ref()
+            .and_then(|g| g.record(report, Instant::now()))
+        {
+            let probe = &self.status.snapshot_name(self.index);
+            tracing::warn!(probe, reason = reason.as_str(), "guard paused the probe");
+            self.metrics.record_guard_trip(reason);
+            self.metrics.record_guard_paused(true);
+        }
+    }
+}
+
 /// Everything one probe's schedule needs; cheap handles only.
 #[derive(Debug)]
 pub struct ProbeSchedule<I> {
@@ -70,6 +102,10 @@ pub struct ProbeSchedule<I> {
     pub shutdown: CancellationToken,
     /// How often a continuous probe closes its report window.
     pub report_interval: Duration,
+    /// The probe's guard, if it has one (see [`Guard::for_probe`]).
+    pub guard: Option<Arc<Guard>>,
+    /// The cap shared by every probe, if `global.max_rate` is set.
+    pub rate_cap: Option<Arc<RateCap>>,
 }
 
 impl<I: Iterate> ProbeSchedule<I> {
@@ -257,32 +293,52 @@ impl<I: Iterate> ProbeSchedule<I> {
     fn dispatch(&self, in_flight: &Arc<Semaphore>, run: &TaskTracker, due: Due, now: Instant) {
         let Due { at: due, iteration } = due;
         self.metrics.record_arrival();
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            self.metrics.record_dropped_arrival(DropReason::MaxInFlight);
-            self.status.record_arrival(self.index, true);
-            return;
+        let permit = self.admit(in_flight, now);
+        self.status.record_arrival(self.index, permit.is_err());
+        let permit = match permit {
+            Ok(permit) => permit,
+            Err(reason) => return self.metrics.record_dropped_arrival(reason),
         };
-        self.status.record_arrival(self.index, false);
         self.status.record_recovery_start(self.index, due);
         self.metrics.record_iteration_start(now - due);
-        let (iterate, metrics, status, index) = (
-            self.iterate.clone(),
-            self.metrics.clone(),
-            self.status.clone(),
-            self.index,
-        );
-        let planned_steps = self.probe.steps.len();
+        let finished = Finished {
+            metrics: self.metrics.clone(),
+            status: self.status.clone(),
+            guard: self.guard.clone(),
+            index: self.index,
+            planned_steps: self.probe.steps.len(),
+        };
+        let iterate = self.iterate.clone();
         let iteration = async move {
             let report = iterate.iterate(due, iteration).await;
-            let succeeded = report.succeeded(planned_steps);
-            metrics.record_iteration(&report, succeeded);
-            status.record_iteration(index, &report, succeeded);
-            if let Some(recovery) = status.record_recovery_report(index, &report) {
-                metrics.record_recovery(recovery.seconds());
-            }
+            finished.record(&report);
             drop(permit);
         };
         self.iterations.spawn(run.track_future(iteration));
+    }
+
+    /// Whether an arrival may start: the guard first (a paused probe takes no share of the
+    /// cap), then the process-wide cap, then `max_in_flight`.
+    fn admit(
+        &self,
+        in_flight: &Arc<Semaphore>,
+        now: Instant,
+    ) -> Result<OwnedSemaphorePermit, DropReason> {
+        if let Some(guard) = &self.guard {
+            let admitted = guard.admit(now);
+            self.metrics
+                .record_guard_paused(guard.phase() != Phase::Running);
+            if !admitted {
+                return Err(DropReason::Paused);
+            }
+        }
+        if self.rate_cap.as_ref().is_some_and(|cap| !cap.try_take(now)) {
+            return Err(DropReason::RateCap);
+        }
+        in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| DropReason::MaxInFlight)
     }
 
     /// Closes the current report window and exports its verdict.

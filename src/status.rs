@@ -368,6 +368,11 @@ impl StatusBoard {
             .collect()
     }
 
+    /// The name of probe `probe`.
+    pub fn snapshot_name(&self, probe: usize) -> String {
+        self.probes[probe].name.clone()
+    }
+
     /// Snapshots of every probe.
     pub fn snapshot(&self) -> Vec<ProbeSnapshot> {
         self.probes.iter().map(ProbeStatus::snapshot).collect()

@@ -47,6 +47,11 @@ fn every_shipped_config_is_valid() {
 /// Each fixture under tests/testdata/invalid/ and what its error must say.
 const INVALID: &[(&str, &[&str])] = &[
     (
+        "bad_guard_ratio",
+        &["probes[0].guard.pause_above.error_ratio", "between 0 and 1"],
+    ),
+    ("zero_max_rate", &["global.max_rate", "above 0"]),
+    (
         "all_stages_zero",
         &[
             "probes[0].load.stages",

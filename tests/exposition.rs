@@ -21,6 +21,7 @@ fn metrics() -> Metrics {
         status,
         latency: Duration::from_millis(millis),
         detail: None,
+        retry_after: None,
     };
     let now = Instant::now();
     for (outcome, status, millis) in [

@@ -34,6 +34,7 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
             status: Some(200),
             latency: Duration::from_micros(micros),
             detail: None,
+            retry_after: None,
         };
         board.record_iteration(
             0,

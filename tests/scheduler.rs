@@ -31,6 +31,7 @@ impl Iterate for Stub {
             status: Some(200),
             latency: Instant::now() - intended_at,
             detail: None,
+            retry_after: None,
         };
         IterationReport {
             intended_at,
@@ -70,6 +71,8 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
         iterations: iterations.clone(),
         shutdown: shutdown.clone(),
         report_interval: Duration::from_secs(60),
+        guard: None,
+        rate_cap: None,
     };
     let task = tokio::spawn(schedule.run());
     Harness {

@@ -11,8 +11,9 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use super::{
     DropLabels, DropReason, FailureLabels, Families, FloatGauge, PercentileLabels, ProbeLabels,
-    ResponseLabels, StepLabels, StepPercentileLabels, unix_seconds,
+    ResponseLabels, StepLabels, StepPercentileLabels, TripLabels, unix_seconds,
 };
+use crate::guard::TripReason;
 use crate::outcome::{Outcome, Reason};
 use crate::plan::Probe;
 use crate::runner::IterationReport;
@@ -25,7 +26,12 @@ const LAST_RUN_PERCENTILES: [&str; 3] = ["p50", "p95", "p99"];
 #[derive(Debug)]
 pub struct ProbeMetrics {
     arrivals: Counter,
-    dropped_max_in_flight: Counter,
+    /// Indexed like [`DropReason::ALL`].
+    dropped: Vec<Counter>,
+    /// Present for probes with a guard.
+    guard_paused: Option<Gauge>,
+    /// Indexed like [`TripReason::ALL`]; empty without a guard.
+    guard_trips: Vec<Counter>,
     schedule_lag: Histogram,
     in_flight: Gauge,
     arrival_rate: FloatGauge,
@@ -134,13 +140,32 @@ impl ProbeMetrics {
                 }
             })
             .collect();
-        let dropped = DropLabels {
-            probe: probe.name.clone(),
-            reason: DropReason::MaxInFlight,
-        };
+        let dropped = DropReason::ALL
+            .iter()
+            .map(|&reason| {
+                f.dropped.get_or_create_owned(&DropLabels {
+                    probe: probe.name.clone(),
+                    reason,
+                })
+            })
+            .collect();
+        let guarded = probe.guard.is_some();
+        let guard_paused = guarded.then(|| f.guard_paused.get_or_create_owned(&p));
+        let guard_trips = TripReason::ALL
+            .iter()
+            .filter(|_| guarded)
+            .map(|&reason| {
+                f.guard_trips.get_or_create_owned(&TripLabels {
+                    probe: probe.name.clone(),
+                    reason,
+                })
+            })
+            .collect();
         Self {
             arrivals: f.arrivals.get_or_create_owned(&p),
-            dropped_max_in_flight: f.dropped.get_or_create_owned(&dropped),
+            dropped,
+            guard_paused,
+            guard_trips,
             schedule_lag: f.schedule_lag.get_or_create_owned(&p),
             in_flight: f.in_flight.get_or_create_owned(&p),
             arrival_rate: f.arrival_rate.get_or_create_owned(&p),
@@ -169,9 +194,7 @@ impl ProbeMetrics {
 
     /// An arrival was not started.
     pub fn record_dropped_arrival(&self, reason: DropReason) {
-        match reason {
-            DropReason::MaxInFlight => self.dropped_max_in_flight.inc(),
-        };
+        self.dropped[reason as usize].inc();
     }
 
     /// An iteration started `lag` after its intended instant.
@@ -240,6 +263,20 @@ impl ProbeMetrics {
             .set(seconds);
     }
 
+    /// The guard is (or is no longer) holding arrivals back.
+    pub fn record_guard_paused(&self, paused: bool) {
+        if let Some(gauge) = &self.guard_paused {
+            gauge.set(i64::from(paused));
+        }
+    }
+
+    /// The guard paused the probe.
+    pub fn record_guard_trip(&self, reason: TripReason) {
+        if let Some(counter) = self.guard_trips.get(reason as usize) {
+            counter.inc();
+        }
+    }
+
     /// A scheduled run was skipped because the previous one was still going.
     pub fn record_run_skipped(&self, count: u64) {
         self.runs_skipped.inc_by(count);
@@ -252,7 +289,7 @@ impl ProbeMetrics {
 
     /// Arrivals dropped at `max_in_flight` so far.
     pub fn dropped_at_max_in_flight(&self) -> u64 {
-        self.dropped_max_in_flight.get()
+        self.dropped[DropReason::MaxInFlight as usize].get()
     }
 
     /// Scheduled runs skipped so far.

@@ -41,6 +41,8 @@ pub struct Step {
     pub extract: Vec<Extraction>,
     /// Sent even after an earlier step failed (cleanup).
     pub always: bool,
+    /// Largest response body read for checks and extraction.
+    pub max_body_bytes: usize,
 }
 
 impl Step {
@@ -246,6 +248,7 @@ fn build_step(
         expect: expect?,
         extract: Vec::new(),
         always: s.always,
+        max_body_bytes: s.max_body_bytes.unwrap_or(super::DEFAULT_MAX_BODY_BYTES),
     })
 }
 

@@ -197,6 +197,24 @@ fn describe(from: &ExtractFrom) -> String {
     }
 }
 
+/// The wait a 429 or 503 asks for: `Retry-After` in seconds or as an HTTP date.
+pub(super) fn retry_after(response: &Response) -> Option<Duration> {
+    if !matches!(response.status, 429 | 503) {
+        return None;
+    }
+    let value = response
+        .headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    Duration::try_from(at.duration_since(jiff::Timestamp::now())).ok()
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }

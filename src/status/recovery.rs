@@ -214,6 +214,7 @@ mod tests {
             status: Some(200),
             latency: Duration::from_millis(latency_ms),
             detail: None,
+            retry_after: None,
         }
     }
 

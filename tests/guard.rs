@@ -1,0 +1,141 @@
+//! Guardrails end to end: a failing target pauses its probe, `Retry-After` holds arrivals,
+//! and `global.max_rate` caps all probes together.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{demo_stats, get, sample, spawn_demo, spawn_exporter, sum};
+use loadprobe::config::DemoConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_target_trips_the_guard_and_the_probe_pauses() {
+    let settings = DemoConfig {
+        failure_ratio: 1.0,
+        latency: Duration::from_millis(1),
+        ..DemoConfig::default()
+    };
+    let (demo, _stop) = spawn_demo(settings).await;
+    let yaml = format!(
+        "targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n\
+         - {{name: careful, target: demo, schedule: {{every: 1h, for: 1500ms}}, load: {{rate: 50}}, request: {{path: /flaky}},\n\
+            guard: {{pause_above: {{error_ratio: 0.5}}, window: 1s, min_requests: 10, cooldown: 5s}}}}\n"
+    );
+    let exporter = spawn_exporter(&yaml).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let text = get(exporter.addr, "/metrics", None).await.1;
+    assert_eq!(
+        sample(&text, r#"loadprobe_guard_paused{probe="careful"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let text = get(exporter.addr, "/metrics", None).await.1;
+    exporter.shutdown().await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"loadprobe_guard_trips_total{probe="careful",reason="error_ratio"}"#
+        ),
+        Some(1.0)
+    );
+    let paused = sample(
+        &text,
+        r#"loadprobe_arrivals_dropped_total{probe="careful",reason="paused"}"#,
+    )
+    .expect("series");
+    let received = demo_stats(demo).await.received["/flaky"] as f64;
+    assert!(
+        received <= 15.0,
+        "paused after about 10 failures, sent {received} of 75"
+    );
+    assert_eq!(
+        paused + received,
+        75.0,
+        "every arrival is either sent or counted as paused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_holds_the_probes_arrivals() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::Relaxed);
+                (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    "slow down",
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let yaml = format!(
+        "targets: {{t: {{url: 'http://{target}'}}}}\nprobes:\n\
+         - {{name: polite, target: t, schedule: {{every: 1h, for: 1500ms}}, load: {{rate: 20}}, request: {{}},\n\
+            guard: {{respect_retry_after: true, cooldown: 10s}}}}\n"
+    );
+    let exporter = spawn_exporter(&yaml).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let text = get(exporter.addr, "/metrics", None).await.1;
+    exporter.shutdown().await;
+    let sent = calls.load(Ordering::Relaxed);
+    // Every answer is a 429 asking for 1 s: one request at the start, one a second later,
+    // and nothing in between.
+    assert!((2..=3).contains(&sent), "sent {sent} of 30");
+    assert!(
+        sample(
+            &text,
+            r#"loadprobe_guard_trips_total{probe="polite",reason="retry_after"}"#
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"loadprobe_arrivals_dropped_total{probe="polite",reason="paused"}"#
+        ),
+        Some(30.0 - sent as f64)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_rate_cap_limits_all_probes_together() {
+    let (demo, _stop) = spawn_demo(DemoConfig::default()).await;
+    let yaml = format!(
+        "global: {{max_rate: 40}}\ntargets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n\
+         - {{name: one, target: demo, schedule: {{every: 1h, for: 2s}}, load: {{rate: 50}}, request: {{path: /fast}}}}\n\
+         - {{name: two, target: demo, schedule: {{every: 1h, for: 2s}}, load: {{rate: 50}}, request: {{path: /fast}}}}\n"
+    );
+    let exporter = spawn_exporter(&yaml).await;
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let text = get(exporter.addr, "/metrics", None).await.1;
+    exporter.shutdown().await;
+    let sent = demo_stats(demo).await.received["/fast"] as f64;
+    // 40/s for 2 s, plus the one second of tokens the cap starts with.
+    assert!(
+        (100.0..=121.0).contains(&sent),
+        "sent {sent} of 200 planned"
+    );
+    let capped = sum(
+        &text,
+        "loadprobe_arrivals_dropped_total",
+        &["reason=\"rate_cap\""],
+    );
+    assert_eq!(
+        capped + sent,
+        200.0,
+        "every arrival is sent or counted as capped"
+    );
+}
