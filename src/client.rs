@@ -182,6 +182,16 @@ pub enum ConnectError {
         #[source]
         source: io::Error,
     },
+    /// The connection was accepted and then reset before it could be used: the peer
+    /// answered, so this is a broken connection (`io`), not a refused one.
+    #[error("connection to {host} reset right after it was accepted")]
+    Reset {
+        /// The host name.
+        host: String,
+        /// The socket error.
+        #[source]
+        source: io::Error,
+    },
     /// The TLS handshake failed.
     #[error("TLS handshake with {host} failed")]
     Tls {
@@ -197,6 +207,7 @@ impl ConnectError {
     fn reason(&self) -> Reason {
         match self {
             ConnectError::Tls { .. } => Reason::Tls,
+            ConnectError::Reset { .. } => Reason::Io,
             ConnectError::NoHost | ConnectError::Resolve { .. } | ConnectError::Tcp { .. } => {
                 Reason::Connect
             }
@@ -254,15 +265,10 @@ async fn connect(
         .collect();
     let tcp = TcpStream::connect(&addresses[..])
         .await
-        .map_err(|source| ConnectError::Tcp {
-            host: host.clone(),
-            source,
-        })?;
+        .map_err(|source| tcp_error(&host, source))?;
     // Requests are small and latency is what we measure: never wait for Nagle.
-    tcp.set_nodelay(true).map_err(|source| ConnectError::Tcp {
-        host: host.clone(),
-        source,
-    })?;
+    tcp.set_nodelay(true)
+        .map_err(|source| tcp_error(&host, source))?;
     let Some(tls) = tls.filter(|_| https) else {
         return Ok(Stream::Plain(tcp));
     };
@@ -276,6 +282,19 @@ async fn connect(
         .await
         .map_err(|source| ConnectError::Tls { host, source })?;
     Ok(Stream::Tls(Box::new(stream)))
+}
+
+/// A failed TCP connect: refused, unreachable and the like are `connect`; a reset means the
+/// peer accepted and then dropped the connection (tokio reports it from `connect` when it
+/// comes before the socket was first writable), which is `io`.
+fn tcp_error(host: &str, source: io::Error) -> ConnectError {
+    let host = host.to_owned();
+    match source.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            ConnectError::Reset { host, source }
+        }
+        _ => ConnectError::Tcp { host, source },
+    }
 }
 
 /// A plain or TLS connection to a target.
