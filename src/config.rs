@@ -13,6 +13,9 @@ use serde::Deserialize;
 mod env;
 mod guard;
 mod schedule;
+mod traffic;
+
+pub use traffic::{DataConfig, DataEnd, DataOrder, ScenarioConfig};
 
 pub use guard::{GuardConfig, PauseAboveConfig};
 
@@ -32,6 +35,9 @@ pub struct Config {
     /// Scheduled loads, each against one target.
     #[serde(default)]
     pub probes: Vec<ProbeConfig>,
+    /// The directory of the config file, which relative data files are read from.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 /// Process-wide settings.
@@ -266,6 +272,12 @@ pub struct ProbeConfig {
     /// Pause the probe while the target is failing.
     #[serde(default)]
     pub guard: Option<GuardConfig>,
+    /// Rows fed to iterations (`{{data.COLUMN}}`).
+    #[serde(default)]
+    pub data: Option<DataConfig>,
+    /// Weighted scenarios, each with its own steps (instead of `steps` or `request`).
+    #[serde(default)]
+    pub mix: Vec<ScenarioConfig>,
 }
 
 /// When a probe runs: always, every interval, or on a cron schedule.
@@ -520,7 +532,9 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text, |name| std::env::var(name).ok())
+        let mut config = Self::parse(&text, |name| std::env::var(name).ok())?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
     }
 
     /// Parses config text, resolving `${VAR}` with `lookup`.

@@ -52,6 +52,28 @@ struct TargetLabels {
     target: String,
 }
 
+/// Labels of the iteration counters: `probe`, and `scenario` only for probes with a mix,
+/// so probes without one keep the plain `{probe}` series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct IterationLabels {
+    probe: String,
+    scenario: Option<String>,
+}
+
+impl EncodeLabelSet for IterationLabels {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelSetEncoder,
+    ) -> std::fmt::Result {
+        use prometheus_client::encoding::EncodeLabel as _;
+        ("probe", self.probe.as_str()).encode(encoder.encode_label())?;
+        if let Some(scenario) = &self.scenario {
+            ("scenario", scenario.as_str()).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}
+
 /// `probe`, `step` labels.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StepLabels {
@@ -160,8 +182,8 @@ struct Families {
     requests: Family<StepLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     responses: Family<ResponseLabels, Counter>,
-    iterations: Family<ProbeLabels, Counter>,
-    iteration_failures: Family<ProbeLabels, Counter>,
+    iterations: Family<IterationLabels, Counter>,
+    iteration_failures: Family<IterationLabels, Counter>,
     arrivals: Family<ProbeLabels, Counter>,
     dropped: Family<DropLabels, Counter>,
     in_flight: Family<ProbeLabels, Gauge>,

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,14 +16,16 @@ use http::Uri;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
 
+mod data;
 mod load;
 mod shard;
 mod steps;
 mod target;
 mod template;
 
+pub use data::{Feeder, MAX_FILE_BYTES, MAX_ROWS, splitmix};
 pub use shard::{Shard, ShardError};
-pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Step};
+pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Scenario, Step};
 pub use template::{Escape, Template, Var};
 
 use crate::config::{
@@ -157,6 +159,12 @@ pub struct Probe {
     pub steps: Vec<Step>,
     /// Names of the variables its steps extract, indexed by [`Var::Extracted`].
     pub variables: Vec<String>,
+    /// Weighted scenarios, each a range of `steps`; empty without a mix.
+    pub scenarios: Vec<Scenario>,
+    /// Seed of the scenario choice.
+    pub mix_seed: u64,
+    /// Rows fed to iterations.
+    pub data: Option<Feeder>,
     /// Performance targets.
     pub slo: SloConfig,
     /// When to pause while the target is failing.
@@ -348,7 +356,7 @@ impl TryFrom<Config> for Plan {
                     format!("duplicate probe name `{}`", probe.name),
                 );
             }
-            if let Some(p) = build_probe(&field, probe, &targets, &mut problems) {
+            if let Some(p) = build_probe(&field, probe, &targets, &config.base_dir, &mut problems) {
                 probes.push(Arc::new(p));
             }
         }
@@ -372,6 +380,7 @@ fn build_probe(
     field: &str,
     p: &ProbeConfig,
     targets: &[Arc<Target>],
+    base_dir: &Path,
     problems: &mut Problems,
 ) -> Option<Probe> {
     check_name(&format!("{field}.name"), &p.name, problems);
@@ -388,7 +397,11 @@ fn build_probe(
         problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
     }
     build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
-    let (steps, variables) = steps::build_steps(field, p, &target, problems);
+    let data = p
+        .data
+        .as_ref()
+        .and_then(|d| problems.check(&format!("{field}.data"), Feeder::load(d, base_dir)));
+    let built = steps::build_steps(field, p, &target, data.as_ref(), problems);
     Some(Probe {
         name: p.name.clone(),
         target,
@@ -396,8 +409,11 @@ fn build_probe(
         load: load?,
         shard: Shard::WHOLE,
         max_in_flight: p.load.max_in_flight,
-        steps: steps?,
-        variables,
+        steps: built.steps?,
+        variables: built.variables,
+        scenarios: built.scenarios,
+        mix_seed: p.load.seed.unwrap_or_else(|| fastrand::u64(..)),
+        data,
         slo: p.slo.clone().unwrap_or_default(),
         guard: p
             .guard

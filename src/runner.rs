@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::client::{self, HttpClient};
 use crate::outcome::{Outcome, Reason};
-use crate::plan::{Probe, Step};
+use crate::plan::{Probe, Step, splitmix};
 
 mod check;
 mod context;
@@ -37,14 +37,18 @@ pub struct IterationReport {
     pub intended_at: Instant,
     /// When its last step finished.
     pub finished_at: Instant,
+    /// Index of the scenario it ran (0 without a mix).
+    pub scenario: usize,
+    /// Steps it would send if none failed.
+    pub planned_steps: usize,
     /// The steps that were sent, in order.
     pub steps: Vec<StepReport>,
 }
 
 impl IterationReport {
-    /// Whether every step was sent and succeeded.
-    pub fn succeeded(&self, planned_steps: usize) -> bool {
-        self.steps.len() == planned_steps
+    /// Whether every planned step was sent and succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.steps.len() == self.planned_steps
             && self.steps.iter().all(|s| s.outcome == Outcome::Success)
     }
 
@@ -77,13 +81,28 @@ impl Runner {
         Self { probe, client }
     }
 
-    /// Runs the probe's steps once, as iteration number `iteration` due at `intended_at`.
+    /// Runs the probe's steps once (one scenario's, with a mix), as iteration number
+    /// `iteration` of this replica, due at `intended_at`.
     pub async fn run_iteration(&self, intended_at: Instant, iteration: u64) -> IterationReport {
-        let mut context = Context::new(&self.probe, iteration);
-        let mut steps = Vec::with_capacity(self.probe.steps.len());
+        let probe = &self.probe;
+        let fleet_iteration =
+            iteration * u64::from(probe.shard.count) + u64::from(probe.shard.index);
+        let row = probe
+            .data
+            .as_ref()
+            .and_then(|data| data.row(fleet_iteration));
+        let (scenario, range) = pick_scenario(probe, fleet_iteration);
+        let mut context = Context::new(probe, iteration, row);
+        let mut steps = Vec::with_capacity(range.len());
         let mut failed = false;
         let mut step_start = intended_at;
-        for (index, step) in self.probe.steps.iter().enumerate() {
+        for (index, step) in probe
+            .steps
+            .iter()
+            .enumerate()
+            .take(range.end)
+            .skip(range.start)
+        {
             if failed && !step.always {
                 continue;
             }
@@ -101,6 +120,8 @@ impl Runner {
         IterationReport {
             intended_at,
             finished_at: Instant::now(),
+            scenario,
+            planned_steps: range.len(),
             steps,
         }
     }
@@ -111,7 +132,7 @@ impl Runner {
         step: &Step,
         request: http::Request<http_body_util::Full<bytes::Bytes>>,
         intended_at: Instant,
-        context: &mut Context,
+        context: &mut Context<'_>,
     ) -> StepReport {
         let deadline = intended_at + self.probe.target.timeout;
         let sent = client::send(
@@ -143,4 +164,21 @@ impl Runner {
             retry_after,
         }
     }
+}
+
+/// The scenario of fleet iteration `n`, drawn by weight from a hash of the seed and `n`
+/// (repeatable for a seed, independent across iterations); all steps without a mix.
+pub fn pick_scenario(probe: &Probe, n: u64) -> (usize, std::ops::Range<usize>) {
+    let total: u64 = probe.scenarios.iter().map(|s| u64::from(s.weight)).sum();
+    if total == 0 {
+        return (0, 0..probe.steps.len());
+    }
+    let mut ticket = splitmix(probe.mix_seed ^ n) % total;
+    for (index, scenario) in probe.scenarios.iter().enumerate() {
+        match ticket.checked_sub(u64::from(scenario.weight)) {
+            Some(rest) => ticket = rest,
+            None => return (index, scenario.steps.clone()),
+        }
+    }
+    unreachable!("the ticket is below the total weight")
 }

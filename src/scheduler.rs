@@ -59,12 +59,11 @@ struct Finished {
     status: Arc<StatusBoard>,
     guard: Option<Arc<Guard>>,
     index: usize,
-    planned_steps: usize,
 }
 
 impl Finished {
     fn record(&self, report: &IterationReport) {
-        let succeeded = report.succeeded(self.planned_steps);
+        let succeeded = report.succeeded();
         self.metrics.record_iteration(report, succeeded);
         self.status.record_iteration(self.index, report, succeeded);
         if let Some(recovery) = self.status.record_recovery_report(self.index, report) {
@@ -247,8 +246,9 @@ impl<I: Iterate> ProbeSchedule<I> {
         let mut arrivals = Arrivals::new(&self.probe.load, self.probe.shard, run_for);
         let mut iteration: u64 = 0;
         let mut last_burst = None;
+        let mut exhausted = false;
         let mut next_report = report_every.map(|every| (start + every, every));
-        while let Some(next) = arrivals.peek() {
+        'arrivals: while let Some(next) = arrivals.peek() {
             let due = start + next.offset;
             let wake = next_report.map_or(due, |(at, _)| at.min(due));
             if !self.wait_until(wake).await {
@@ -262,6 +262,11 @@ impl<I: Iterate> ProbeSchedule<I> {
             self.metrics
                 .record_planned_rate(arrivals.rate_at(now - start));
             while let Some(arrival) = arrivals.peek().filter(|a| start + a.offset <= now) {
+                if self.data_exhausted(iteration) {
+                    tracing::info!(probe = %self.probe.name, "data rows exhausted (on_end: stop): run ends");
+                    exhausted = true;
+                    break 'arrivals;
+                }
                 arrivals.next();
                 if arrival.burst && last_burst != Some(arrival.offset) {
                     last_burst = Some(arrival.offset);
@@ -280,9 +285,9 @@ impl<I: Iterate> ProbeSchedule<I> {
                 iteration += 1;
             }
         }
-        // The last arrival comes before the end: the run still lasts its whole `for`, so
-        // its achieved rate is over the same span as its planned one.
-        if let Some(run_for) = run_for {
+        // The last arrival comes before the end: the run still lasts its whole `for` (unless
+        // its data ran out), so its achieved rate is over the same span as its planned one.
+        if let Some(run_for) = run_for.filter(|_| !exhausted) {
             self.wait_until(start + run_for).await;
         }
         self.metrics.record_run_end();
@@ -306,7 +311,6 @@ impl<I: Iterate> ProbeSchedule<I> {
             status: self.status.clone(),
             guard: self.guard.clone(),
             index: self.index,
-            planned_steps: self.probe.steps.len(),
         };
         let iterate = self.iterate.clone();
         let iteration = async move {
@@ -315,6 +319,14 @@ impl<I: Iterate> ProbeSchedule<I> {
             drop(permit);
         };
         self.iterations.spawn(run.track_future(iteration));
+    }
+
+    /// Whether this replica's iteration `iteration` would find no data row (`on_end: stop`).
+    fn data_exhausted(&self, iteration: u64) -> bool {
+        let shard = self.probe.shard;
+        let fleet_iteration = iteration * u64::from(shard.count) + u64::from(shard.index);
+        let limit = self.probe.data.as_ref().and_then(|d| d.iteration_limit());
+        limit.is_some_and(|limit| fleet_iteration >= limit)
     }
 
     /// Whether an arrival may start: the guard first (a paused probe takes no share of the

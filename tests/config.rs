@@ -47,6 +47,15 @@ fn every_shipped_config_is_valid() {
 /// Each fixture under tests/testdata/invalid/ and what its error must say.
 const INVALID: &[(&str, &[&str])] = &[
     (
+        "missing_data_column",
+        &["probes[0].request.path", "unknown data column `plan`"],
+    ),
+    (
+        "missing_data_file",
+        &["probes[0].data", "no-such-users.csv"],
+    ),
+    ("zero_weight", &["probes[0].mix[0].weight", "at least 1"]),
+    (
         "bad_guard_ratio",
         &["probes[0].guard.pause_above.error_ratio", "between 0 and 1"],
     ),
@@ -153,14 +162,17 @@ const INVALID: &[(&str, &[&str])] = &[
         &["line 5", "`LOADPROBE_TEST_UNSET_TOKEN` is not set"],
     ),
     ("negative_rate", &["probes[0].load.rate", "above 0"]),
-    ("no_steps", &["probes[0]", "needs `steps` or `request`"]),
+    (
+        "no_steps",
+        &["probes[0]", "needs `steps`, `request` or `mix`"],
+    ),
     (
         "step_without_name",
         &["probes[0].steps[0].name", "needs a name"],
     ),
     (
         "steps_and_request",
-        &["probes[0]", "either `steps` or `request`"],
+        &["probes[0]", "give one of `steps`, `request` or `mix`"],
     ),
     (
         "unknown_key",

@@ -33,6 +33,8 @@ fn metrics() -> Metrics {
         probe.record_arrival();
         probe.record_iteration_start(Duration::from_micros(300));
         let report = IterationReport {
+            scenario: 0,
+            planned_steps: 1,
             intended_at: now,
             finished_at: now + Duration::from_millis(millis),
             steps: vec![step(outcome, status, millis)],

@@ -39,6 +39,8 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
         board.record_iteration(
             0,
             &IterationReport {
+                scenario: 0,
+                planned_steps: 1,
                 intended_at: now,
                 finished_at: now,
                 steps: vec![step],

@@ -34,6 +34,8 @@ impl Iterate for Stub {
             retry_after: None,
         };
         IterationReport {
+            scenario: 0,
+            planned_steps: 1,
             intended_at,
             finished_at: Instant::now(),
             steps: vec![step],

@@ -28,6 +28,8 @@ fn report(at: Instant, outcome: Outcome, retry_after: Option<u64>) -> IterationR
         retry_after: retry_after.map(Duration::from_secs),
     };
     IterationReport {
+        scenario: 0,
+        planned_steps: 1,
         intended_at: at,
         finished_at: at,
         steps: vec![step],

@@ -10,14 +10,32 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::{
-    DropLabels, DropReason, FailureLabels, Families, FloatGauge, PercentileLabels, ProbeLabels,
-    ResponseLabels, StepLabels, StepPercentileLabels, TripLabels, unix_seconds,
+    DropLabels, DropReason, FailureLabels, Families, FloatGauge, IterationLabels, PercentileLabels,
+    ProbeLabels, ResponseLabels, StepLabels, StepPercentileLabels, TripLabels, unix_seconds,
 };
 use crate::guard::TripReason;
 use crate::outcome::{Outcome, Reason};
 use crate::plan::Probe;
 use crate::runner::IterationReport;
 use crate::status::RunReport;
+
+/// The iteration label sets of `probe`: one per scenario of its mix, or just the probe.
+fn iteration_labels(probe: &Probe) -> Vec<IterationLabels> {
+    if probe.scenarios.is_empty() {
+        return vec![IterationLabels {
+            probe: probe.name.clone(),
+            scenario: None,
+        }];
+    }
+    probe
+        .scenarios
+        .iter()
+        .map(|s| IterationLabels {
+            probe: probe.name.clone(),
+            scenario: Some(s.name.clone()),
+        })
+        .collect()
+}
 
 /// The `percentile` labels of `last_run_latency_seconds`, in gauge order.
 const LAST_RUN_PERCENTILES: [&str; 3] = ["p50", "p95", "p99"];
@@ -35,8 +53,10 @@ pub struct ProbeMetrics {
     schedule_lag: Histogram,
     in_flight: Gauge,
     arrival_rate: FloatGauge,
-    iterations: Counter,
-    iteration_failures: Counter,
+    /// Per scenario (one without a mix).
+    iterations: Vec<Counter>,
+    /// Per scenario (one without a mix).
+    iteration_failures: Vec<Counter>,
     iteration_duration: Histogram,
     run_active: Gauge,
     runs_skipped: Counter,
@@ -169,8 +189,14 @@ impl ProbeMetrics {
             schedule_lag: f.schedule_lag.get_or_create_owned(&p),
             in_flight: f.in_flight.get_or_create_owned(&p),
             arrival_rate: f.arrival_rate.get_or_create_owned(&p),
-            iterations: f.iterations.get_or_create_owned(&p),
-            iteration_failures: f.iteration_failures.get_or_create_owned(&p),
+            iterations: iteration_labels(probe)
+                .iter()
+                .map(|l| f.iterations.get_or_create_owned(l))
+                .collect(),
+            iteration_failures: iteration_labels(probe)
+                .iter()
+                .map(|l| f.iteration_failures.get_or_create_owned(l))
+                .collect(),
             iteration_duration: f.iteration_durations.get_or_create_owned(&p),
             run_active: f.run_active.get_or_create_owned(&p),
             runs_skipped: f.runs_skipped.get_or_create_owned(&p),
@@ -206,11 +232,11 @@ impl ProbeMetrics {
     /// An iteration finished: counts its requests, outcomes, codes and latencies.
     pub fn record_iteration(&self, report: &IterationReport, succeeded: bool) {
         self.in_flight.dec();
-        self.iterations.inc();
+        self.iterations[report.scenario].inc();
         self.iteration_duration
             .observe(report.duration().as_secs_f64());
         if !succeeded {
-            self.iteration_failures.inc();
+            self.iteration_failures[report.scenario].inc();
         }
         for step in &report.steps {
             let m = &self.steps[step.step];

@@ -10,6 +10,7 @@ use http::{Method, Uri};
 use regex::Regex;
 use serde_json_path::JsonPath;
 
+use super::data::Feeder;
 use super::template::{Escape, Template, Var};
 use super::{Problems, Target, check_name, header_map};
 use crate::config::{ProbeConfig, StepConfig};
@@ -129,66 +130,166 @@ pub enum ExtractFrom {
     Regex(Regex),
 }
 
-/// The steps of probe `p` (from `steps:` or the `request:` shorthand) and the names of the
-/// variables they extract.
+/// A probe's steps, the variables they extract, and its scenarios (none without a mix).
+pub(super) struct BuiltSteps {
+    pub(super) steps: Option<Vec<Step>>,
+    pub(super) variables: Vec<String>,
+    pub(super) scenarios: Vec<Scenario>,
+}
+
+/// Steps that share variables: the probe's own, or one scenario of its mix.
+struct Group<'c> {
+    scenario: Option<(String, u32)>,
+    steps: Vec<(String, &'c StepConfig)>,
+}
+
+/// The step groups of probe `p`: `steps`, the `request` shorthand, or each `mix` scenario.
+fn groups<'c>(field: &str, p: &'c ProbeConfig, problems: &mut Problems) -> Option<Vec<Group<'c>>> {
+    let listed = |prefix: &str, steps: &'c [StepConfig]| -> Vec<(String, &'c StepConfig)> {
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{prefix}.steps[{i}]"), s))
+            .collect()
+    };
+    match (&p.request, p.steps.is_empty(), p.mix.is_empty()) {
+        (Some(request), true, true) => Some(vec![Group {
+            scenario: None,
+            steps: vec![(format!("{field}.request"), request)],
+        }]),
+        (None, false, true) => Some(vec![Group {
+            scenario: None,
+            steps: listed(field, &p.steps),
+        }]),
+        (None, true, false) => Some(
+            p.mix
+                .iter()
+                .enumerate()
+                .map(|(i, scenario)| {
+                    let scenario_field = format!("{field}.mix[{i}]");
+                    check_name(&format!("{scenario_field}.name"), &scenario.name, problems);
+                    if scenario.weight == 0 {
+                        problems.add(format!("{scenario_field}.weight"), "must be at least 1");
+                    }
+                    if scenario.steps.is_empty() {
+                        problems.add(format!("{scenario_field}.steps"), "needs at least one step");
+                    }
+                    Group {
+                        scenario: Some((scenario.name.clone(), scenario.weight)),
+                        steps: listed(&scenario_field, &scenario.steps),
+                    }
+                })
+                .collect(),
+        ),
+        (None, true, true) => {
+            problems.add(field, "needs `steps`, `request` or `mix`");
+            None
+        }
+        _ => {
+            problems.add(field, "give one of `steps`, `request` or `mix`");
+            None
+        }
+    }
+}
+
+/// The steps of probe `p`, with the names of the variables they extract.
 pub(super) fn build_steps(
     field: &str,
     p: &ProbeConfig,
     target: &Target,
+    feeder: Option<&Feeder>,
     problems: &mut Problems,
-) -> (Option<Vec<Step>>, Vec<String>) {
-    let configs: Vec<(String, &StepConfig)> = match (&p.request, p.steps.is_empty()) {
-        (Some(request), true) => vec![(format!("{field}.request"), request)],
-        (None, false) => p
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("{field}.steps[{i}]"), s))
-            .collect(),
-        (Some(_), false) => {
-            problems.add(field, "give either `steps` or `request`, not both");
-            return (None, Vec::new());
-        }
-        (None, true) => {
-            problems.add(field, "needs `steps` or `request`");
-            return (None, Vec::new());
-        }
+) -> BuiltSteps {
+    let Some(groups) = groups(field, p, problems) else {
+        return BuiltSteps {
+            steps: None,
+            variables: Vec::new(),
+            scenarios: Vec::new(),
+        };
     };
     let mut names = BTreeSet::new();
+    let mut scenario_names = BTreeSet::new();
     let mut variables: Vec<String> = Vec::new();
     let mut steps = Vec::new();
-    for (step_field, config) in configs {
-        let name = match (&config.name, p.request.is_some()) {
-            (Some(name), _) => name.clone(),
-            (None, true) => "request".to_owned(),
-            (None, false) => {
+    let mut scenarios = Vec::new();
+    for group in groups {
+        // Variables are scoped to their group: a scenario never sees another's.
+        let scope = variables.len();
+        let first = steps.len();
+        for (step_field, config) in group.steps {
+            let name = match (&config.name, p.request.is_some()) {
+                (Some(name), _) => name.clone(),
+                (None, true) => "request".to_owned(),
+                (None, false) => {
+                    problems.add(
+                        format!("{step_field}.name"),
+                        "every step in `steps` needs a name",
+                    );
+                    continue;
+                }
+            };
+            check_name(&format!("{step_field}.name"), &name, problems);
+            if !names.insert(name.clone()) {
                 problems.add(
                     format!("{step_field}.name"),
-                    "every step in `steps` needs a name",
+                    format!("duplicate step name `{name}`"),
                 );
-                continue;
             }
-        };
-        check_name(&format!("{step_field}.name"), &name, problems);
-        if !names.insert(name.clone()) {
-            problems.add(
-                format!("{step_field}.name"),
-                format!("duplicate step name `{name}`"),
+            // A step sees the built-ins, the data columns and what earlier steps of its group
+            // extract, not its own extractions.
+            let known = variables[scope..].to_vec();
+            let resolve = move |name: &str| {
+                Var::builtin(name)
+                    .or_else(|| {
+                        name.strip_prefix("data.")
+                            .and_then(|c| feeder?.column(c))
+                            .map(Var::Data)
+                    })
+                    .or_else(|| {
+                        known
+                            .iter()
+                            .position(|k| k == name)
+                            .map(|i| Var::Extracted(scope + i))
+                    })
+            };
+            let step = build_step(&step_field, name, config, target, &resolve, problems);
+            let extract =
+                checks::build_extract(&step_field, config, scope, &mut variables, problems);
+            steps.push(
+                step.zip(extract)
+                    .map(|(step, extract)| Step { extract, ..step }),
             );
         }
-        // A step sees the built-ins and what earlier steps extract, not its own extractions.
-        let known = variables.clone();
-        let resolve = move |name: &str| {
-            Var::builtin(name).or_else(|| known.iter().position(|k| k == name).map(Var::Extracted))
-        };
-        let step = build_step(&step_field, name, config, target, &resolve, problems);
-        let extract = checks::build_extract(&step_field, config, &mut variables, problems);
-        steps.push(
-            step.zip(extract)
-                .map(|(step, extract)| Step { extract, ..step }),
-        );
+        if let Some((name, weight)) = group.scenario {
+            if !scenario_names.insert(name.clone()) {
+                problems.add(
+                    format!("{field}.mix"),
+                    format!("duplicate scenario name `{name}`"),
+                );
+            }
+            scenarios.push(Scenario {
+                name,
+                weight,
+                steps: first..steps.len(),
+            });
+        }
     }
-    (steps.into_iter().collect(), variables)
+    BuiltSteps {
+        steps: steps.into_iter().collect(),
+        variables,
+        scenarios,
+    }
+}
+
+/// One scenario of a weighted mix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The `scenario` label.
+    pub name: String,
+    /// Relative share of iterations.
+    pub weight: u32,
+    /// Its steps, as a range of the probe's steps.
+    pub steps: std::ops::Range<usize>,
 }
 
 fn build_step(

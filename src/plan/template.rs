@@ -15,6 +15,8 @@ pub enum Var {
     Uuid,
     /// Milliseconds since the Unix epoch at the time of sending.
     UnixMs,
+    /// A column of the iteration's data row (index into the feeder's columns).
+    Data(usize),
 }
 
 impl Var {
@@ -73,8 +75,9 @@ impl Template {
                 .find("}}")
                 .ok_or_else(|| format!("unclosed `{{{{` in {text:?}"))?;
             let name = after[..close].trim();
-            let var = resolve(name).ok_or_else(|| {
-                format!("unknown variable `{name}`: extract it in an earlier step, or use iteration, probe, uuid or unix_ms")
+            let var = resolve(name).ok_or_else(|| match name.strip_prefix("data.") {
+                Some(column) => format!("unknown data column `{column}`: the probe's `data` has no such column"),
+                None => format!("unknown variable `{name}`: extract it in an earlier step, or use iteration, probe, uuid or unix_ms"),
             })?;
             parts.push(Part::Var(var));
             rest = &after[close + 2..];

@@ -13,7 +13,9 @@ use crate::plan::{Probe, Step, Template, Var};
 
 /// Variables of one iteration.
 #[derive(Debug)]
-pub struct Context {
+pub struct Context<'p> {
+    /// The data row this iteration took, if the probe has data.
+    row: Option<&'p [String]>,
     probe: String,
     iteration: u64,
     /// One per iteration, made on first use.
@@ -22,10 +24,11 @@ pub struct Context {
     values: Vec<Option<String>>,
 }
 
-impl Context {
-    /// The context of iteration `iteration` of `probe`.
-    pub fn new(probe: &Probe, iteration: u64) -> Self {
+impl<'p> Context<'p> {
+    /// The context of iteration `iteration` of `probe`, with its data row.
+    pub fn new(probe: &Probe, iteration: u64, row: Option<&'p [String]>) -> Self {
         Self {
+            row,
             probe: probe.name.clone(),
             iteration,
             uuid: OnceCell::new(),
@@ -37,6 +40,7 @@ impl Context {
     pub fn value(&self, var: Var) -> Option<Cow<'_, str>> {
         match var {
             Var::Extracted(index) => self.values.get(index)?.as_deref().map(Cow::Borrowed),
+            Var::Data(column) => self.row?.get(column).map(|v| Cow::Borrowed(v.as_str())),
             Var::Iteration => Some(Cow::Owned(self.iteration.to_string())),
             Var::Probe => Some(Cow::Borrowed(&self.probe)),
             Var::Uuid => Some(Cow::Borrowed(self.uuid.get_or_init(random_uuid))),

@@ -99,6 +99,7 @@ fn build_json_check(
 pub(super) fn build_extract(
     field: &str,
     s: &StepConfig,
+    scope: usize,
     variables: &mut Vec<String>,
     problems: &mut Problems,
 ) -> Option<Vec<Extraction>> {
@@ -108,7 +109,7 @@ pub(super) fn build_extract(
         let name_field = format!("{field}.extract.{name}");
         if Var::builtin(name).is_some() {
             problems.add(&name_field, format!("`{name}` is a built-in variable"));
-        } else if variables.contains(name) {
+        } else if variables[scope..].contains(name) {
             problems.add(
                 &name_field,
                 format!("`{name}` is already extracted by an earlier step"),
