@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::plan::{ArrivalProcess, LoadProfile, Ramp, Shard};
+use crate::plan::{ArrivalProcess, LoadProfile, Ramp, ReplayTiming, Shard};
 
 /// One planned arrival.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,6 +144,9 @@ impl Intensity {
 /// Mean arrivals per second of the whole fleet: the rate, or the stages' average over a
 /// cycle, plus bursts spread over their interval.
 pub fn mean_rate(profile: &LoadProfile) -> f64 {
+    if let Some(replay) = &profile.replay {
+        return replay_rate(replay);
+    }
     let regular = match Intensity::from_profile(profile) {
         Some(Intensity::Constant(rate)) => rate,
         Some(Intensity::Cycle {
@@ -158,11 +161,49 @@ pub fn mean_rate(profile: &LoadProfile) -> f64 {
     regular + bursts
 }
 
+/// Entries per second of a replay: its fixed rate, or the log's over one pass.
+fn replay_rate(replay: &ReplayTiming) -> f64 {
+    replay.rate.unwrap_or_else(|| {
+        replay.offsets.len() as f64 / replay_cycle(replay).as_secs_f64() * replay.speed
+    })
+}
+
+/// One pass of a logged replay: up to the last entry plus one mean gap, so a loop does not
+/// send the first entry on top of the last.
+fn replay_cycle(replay: &ReplayTiming) -> Duration {
+    let last = replay.offsets.last().copied().unwrap_or_default();
+    let entries = replay.offsets.len() as u32;
+    if entries < 2 || last.is_zero() {
+        Duration::from_secs(1).max(last)
+    } else {
+        last + last / (entries - 1)
+    }
+}
+
+/// Offset of fleet-wide replay arrival `index`, or `None` after the log without `loop`.
+fn replay_offset(replay: &ReplayTiming, index: u64) -> Option<Duration> {
+    let entries = replay.offsets.len() as u64;
+    let pass = index / entries;
+    if pass > 0 && !replay.looped {
+        return None;
+    }
+    match replay.rate {
+        Some(rate) => Some(Duration::from_secs_f64(index as f64 / rate)),
+        None => {
+            let logged =
+                replay_cycle(replay) * pass as u32 + replay.offsets[(index % entries) as usize];
+            Some(Duration::from_secs_f64(logged.as_secs_f64() / replay.speed))
+        }
+    }
+}
+
 /// The arrivals of one run: rate or stages (uniform or Poisson) plus bursts, this replica's
 /// share only, bounded by the run's length.
 #[derive(Debug, Clone)]
 pub struct Arrivals {
     intensity: Option<Intensity>,
+    /// A replay's timing, instead of an intensity.
+    replay: Option<ReplayTiming>,
     /// Random gaps for Poisson arrivals; `None` for uniform ones.
     poisson: Option<fastrand::Rng>,
     shard: Shard,
@@ -202,6 +243,7 @@ impl Arrivals {
         });
         let mut arrivals = Self {
             intensity: Intensity::from_profile(profile),
+            replay: profile.replay.clone(),
             poisson,
             shard,
             run_for,
@@ -225,6 +267,9 @@ impl Arrivals {
 
     /// The planned arrivals per second of this replica `offset` into the run (bursts aside).
     pub fn rate_at(&self, offset: Duration) -> f64 {
+        if let Some(replay) = &self.replay {
+            return replay_rate(replay) / f64::from(self.shard.count);
+        }
         let fleet = self
             .intensity
             .as_ref()
@@ -233,6 +278,9 @@ impl Arrivals {
     }
 
     fn regular_offset(&self) -> Option<Duration> {
+        if let Some(replay) = &self.replay {
+            return self.within_run(replay_offset(replay, self.level as u64)?);
+        }
         let seconds = self.intensity.as_ref()?.time_of(self.level);
         let offset = Duration::from_nanos((seconds * 1e9).round() as u64);
         self.within_run(offset)

@@ -15,7 +15,9 @@ mod guard;
 mod schedule;
 mod traffic;
 
-pub use traffic::{DataConfig, DataEnd, DataOrder, ScenarioConfig};
+pub use traffic::{
+    DataConfig, DataEnd, DataOrder, ReplayConfig, ReplayFormat, RouteConfig, ScenarioConfig,
+};
 
 pub use guard::{GuardConfig, PauseAboveConfig};
 
@@ -258,7 +260,8 @@ pub struct ProbeConfig {
     /// When the probe runs.
     #[serde(default)]
     pub schedule: ScheduleConfig,
-    /// How arrivals are spaced.
+    /// How arrivals are spaced (a replay takes its timing from the log).
+    #[serde(default)]
     pub load: LoadConfig,
     /// The requests of one iteration, in order.
     #[serde(default)]
@@ -278,6 +281,9 @@ pub struct ProbeConfig {
     /// Weighted scenarios, each with its own steps (instead of `steps` or `request`).
     #[serde(default)]
     pub mix: Vec<ScenarioConfig>,
+    /// Requests (and their timing) from an access log, instead of steps.
+    #[serde(default)]
+    pub replay: Option<ReplayConfig>,
 }
 
 /// When a probe runs: always, every interval, or on a cron schedule.
@@ -377,6 +383,20 @@ pub struct BurstConfig {
         with = "jiff::fmt::serde::unsigned_duration::friendly::compact::optional"
     )]
     pub every: Option<Duration>,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            rate: None,
+            stages: Vec::new(),
+            ramp: RampConfig::default(),
+            arrivals: ArrivalsConfig::default(),
+            seed: None,
+            burst: None,
+            max_in_flight: default_max_in_flight(),
+        }
+    }
 }
 
 fn default_max_in_flight() -> usize {

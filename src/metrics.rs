@@ -195,6 +195,7 @@ struct Families {
     last_run_latency: Family<StepPercentileLabels, FloatGauge>,
     recovery: Family<ProbeLabels, FloatGauge>,
     guard_paused: Family<ProbeLabels, Gauge>,
+    replay_skipped: Family<ProbeLabels, Counter>,
     guard_trips: Family<TripLabels, Counter>,
     slo_latency: Family<PercentileLabels, FloatGauge>,
     slo_error_ratio: Family<ProbeLabels, FloatGauge>,
@@ -298,6 +299,7 @@ impl Families {
             last_run_latency: Family::default(),
             recovery: Family::default(),
             guard_paused: Family::default(),
+            replay_skipped: Family::default(),
             guard_trips: Family::default(),
             slo_latency: Family::default(),
             slo_error_ratio: Family::default(),
@@ -395,6 +397,11 @@ fn register(r: &mut Registry, f: &Families) {
         "When the last run finished",
         Unit::Seconds,
         f.last_run_timestamp.clone(),
+    );
+    r.register(
+        "replay_lines_skipped",
+        "Access-log lines of a replay that could not be parsed",
+        f.replay_skipped.clone(),
     );
     r.register(
         "guard_paused",

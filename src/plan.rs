@@ -18,12 +18,14 @@ use rustls::pki_types::CertificateDer;
 
 mod data;
 mod load;
+mod replay;
 mod shard;
 mod steps;
 mod target;
 mod template;
 
 pub use data::{Feeder, MAX_FILE_BYTES, MAX_ROWS, splitmix};
+pub use replay::{Entry, Replay};
 pub use shard::{Shard, ShardError};
 pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Scenario, Step};
 pub use template::{Escape, Template, Var};
@@ -165,6 +167,8 @@ pub struct Probe {
     pub mix_seed: u64,
     /// Rows fed to iterations.
     pub data: Option<Feeder>,
+    /// The access log it replays (its steps are then its routes).
+    pub replay: Option<Replay>,
     /// Performance targets.
     pub slo: SloConfig,
     /// When to pause while the target is failing.
@@ -193,6 +197,21 @@ pub struct LoadProfile {
     pub seed: Option<u64>,
     /// All-at-once arrivals.
     pub burst: Option<Burst>,
+    /// Timing from a replayed log instead of a rate.
+    pub replay: Option<ReplayTiming>,
+}
+
+/// When a replay's entries are sent.
+#[derive(Debug, Clone)]
+pub struct ReplayTiming {
+    /// Each entry's logged offset.
+    pub offsets: Arc<Vec<Duration>>,
+    /// Divides the logged offsets (2.0 = twice as fast).
+    pub speed: f64,
+    /// Instead of the logged offsets, this many entries per second.
+    pub rate: Option<f64>,
+    /// Start over after the last entry.
+    pub looped: bool,
 }
 
 /// One stage of a staged load.
@@ -392,7 +411,12 @@ fn build_probe(
         return None;
     };
     let schedule = build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
-    let load = load::build_load(&format!("{field}.load"), &p.load, problems);
+    let load = load::build_load(
+        &format!("{field}.load"),
+        &p.load,
+        p.replay.is_some(),
+        problems,
+    );
     if p.load.max_in_flight == 0 {
         problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
     }
@@ -401,7 +425,33 @@ fn build_probe(
         .data
         .as_ref()
         .and_then(|d| problems.check(&format!("{field}.data"), Feeder::load(d, base_dir)));
-    let built = steps::build_steps(field, p, &target, data.as_ref(), problems);
+    let replay = p.replay.as_ref().and_then(|r| {
+        build_replay(
+            &format!("{field}.replay"),
+            p,
+            r,
+            &target,
+            base_dir,
+            problems,
+        )
+    });
+    let built = match &replay {
+        Some(replay) => steps::BuiltSteps {
+            steps: Some(replay.steps(&target)),
+            variables: Vec::new(),
+            scenarios: Vec::new(),
+        },
+        None => steps::build_steps(field, p, &target, data.as_ref(), problems),
+    };
+    let load = load.map(|mut load| {
+        load.replay = replay.as_ref().map(|r| ReplayTiming {
+            offsets: r.offsets(),
+            speed: r.speed,
+            rate: r.rate,
+            looped: r.looped,
+        });
+        load
+    });
     Some(Probe {
         name: p.name.clone(),
         target,
@@ -414,6 +464,7 @@ fn build_probe(
         scenarios: built.scenarios,
         mix_seed: p.load.seed.unwrap_or_else(|| fastrand::u64(..)),
         data,
+        replay,
         slo: p.slo.clone().unwrap_or_default(),
         guard: p
             .guard
@@ -511,6 +562,34 @@ fn check_name(field: &str, name: &str, problems: &mut Problems) {
     if !valid {
         problems.add(field, format!("`{name}` must match [a-z][a-z0-9_]*"));
     }
+}
+
+/// The log of a replay probe, which must not also have steps, a mix, data or a rate.
+fn build_replay(
+    field: &str,
+    p: &ProbeConfig,
+    config: &crate::config::ReplayConfig,
+    target: &Target,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<Replay> {
+    if p.request.is_some() || !p.steps.is_empty() || !p.mix.is_empty() || p.data.is_some() {
+        problems.add(
+            field,
+            "a replay takes its requests from the log: no `steps`, `request`, `mix` or `data`",
+        );
+        return None;
+    }
+    for (i, route) in config.routes.iter().enumerate() {
+        check_name(&format!("{field}.routes[{i}].name"), &route.name, problems);
+        if route.name == "other" {
+            problems.add(
+                format!("{field}.routes[{i}].name"),
+                "`other` is the fallback route's name",
+            );
+        }
+    }
+    problems.check(field, Replay::load(config, base_dir, &target.url))
 }
 
 /// Guard settings are checked in place (they are used as written).

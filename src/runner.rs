@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::client::{self, HttpClient};
 use crate::outcome::{Outcome, Reason};
-use crate::plan::{Probe, Step, splitmix};
+use crate::plan::{Probe, Replay, Step, splitmix};
 
 mod check;
 mod context;
@@ -87,6 +87,11 @@ impl Runner {
         let probe = &self.probe;
         let fleet_iteration =
             iteration * u64::from(probe.shard.count) + u64::from(probe.shard.index);
+        if let Some(replay) = &probe.replay {
+            return self
+                .replay_entry(replay, fleet_iteration, intended_at, iteration)
+                .await;
+        }
         let row = probe
             .data
             .as_ref()
@@ -123,6 +128,36 @@ impl Runner {
             scenario,
             planned_steps: range.len(),
             steps,
+        }
+    }
+
+    /// Sends log entry `n` (cycling through the log) under its route's step.
+    async fn replay_entry(
+        &self,
+        replay: &Replay,
+        n: u64,
+        intended_at: Instant,
+        iteration: u64,
+    ) -> IterationReport {
+        let entry = &replay.entries[(n % replay.entries.len() as u64) as usize];
+        let step = &self.probe.steps[entry.route];
+        let mut request = http::Request::new(http_body_util::Full::new(entry.body.clone()));
+        *request.method_mut() = entry.method.clone();
+        *request.uri_mut() = entry.uri.clone();
+        *request.headers_mut() = step.headers.clone();
+        for (name, value) in &entry.headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let mut context = Context::new(&self.probe, iteration, None);
+        let report = self
+            .run_step(entry.route, step, request, intended_at, &mut context)
+            .await;
+        IterationReport {
+            intended_at,
+            finished_at: Instant::now(),
+            scenario: 0,
+            planned_steps: 1,
+            steps: vec![report],
         }
     }
 

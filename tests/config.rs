@@ -47,6 +47,14 @@ fn every_shipped_config_is_valid() {
 /// Each fixture under tests/testdata/invalid/ and what its error must say.
 const INVALID: &[(&str, &[&str])] = &[
     (
+        "replay_with_steps",
+        &["probes[0].replay", "no `steps`, `request`, `mix` or `data`"],
+    ),
+    (
+        "missing_replay_log",
+        &["probes[0].replay", "no-such-access.log"],
+    ),
+    (
         "missing_data_column",
         &["probes[0].request.path", "unknown data column `plan`"],
     ),

@@ -64,3 +64,66 @@ pub struct ScenarioConfig {
     /// Its steps, in order.
     pub steps: Vec<StepConfig>,
 }
+
+/// Replay of an access log.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// The log file, relative to the config file.
+    pub file: PathBuf,
+    /// Its format.
+    #[serde(default)]
+    pub format: ReplayFormat,
+    /// Replay the log's own timing this many times faster (2.0 = twice as fast).
+    #[serde(default = "default_speed")]
+    pub speed: f64,
+    /// Instead of the log's timing, send its requests in order at this rate.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Start over at the end (otherwise the run ends with the log).
+    #[serde(default, rename = "loop")]
+    pub looped: bool,
+    /// Methods replayed besides GET and HEAD (a replay must not write by accident).
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// Only entries with these methods (all allowed ones when empty).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Only entries whose path matches.
+    #[serde(default)]
+    pub path_regex: Option<String>,
+    /// Only entries at or after this time (RFC 3339).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Only entries before this time (RFC 3339).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The `step` label of each request by path; `other` for the rest.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+fn default_speed() -> f64 {
+    1.0
+}
+
+/// An access-log format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayFormat {
+    /// nginx/Apache combined (or common) log format.
+    #[default]
+    Combined,
+    /// JSON Lines: `{ts, method, path, headers?, body?}`, `ts` in RFC 3339 or Unix seconds.
+    Jsonl,
+}
+
+/// A named group of paths.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The `step` label.
+    pub name: String,
+    /// Paths of this route.
+    pub path_regex: String,
+}

@@ -169,6 +169,11 @@ impl ProbeMetrics {
                 })
             })
             .collect();
+        if let Some(replay) = &probe.replay {
+            f.replay_skipped
+                .get_or_create(&p)
+                .inc_by(replay.skipped_lines);
+        }
         let guarded = probe.guard.is_some();
         let guard_paused = guarded.then(|| f.guard_paused.get_or_create_owned(&p));
         let guard_trips = TripReason::ALL

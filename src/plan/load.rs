@@ -7,9 +7,19 @@ use crate::config::LoadConfig;
 pub(super) fn build_load(
     field: &str,
     load: &LoadConfig,
+    replay: bool,
     problems: &mut Problems,
 ) -> Option<LoadProfile> {
     let before = problems.0.len();
+    if replay {
+        if load.rate.is_some() || !load.stages.is_empty() || load.burst.is_some() {
+            problems.add(field, "a replay takes its timing from the log (or `replay.rate`): no `rate`, `stages` or `burst`");
+        }
+        return (problems.0.len() == before).then(|| LoadProfile {
+            seed: load.seed,
+            ..LoadProfile::default()
+        });
+    }
     let rate = match (load.rate, load.stages.is_empty(), &load.burst) {
         (Some(rate), true, _) => {
             let parsed = Rate::new(rate);
@@ -51,6 +61,7 @@ pub(super) fn build_load(
         arrivals: load.arrivals,
         seed: load.seed,
         burst,
+        replay: None,
     })
 }
 
