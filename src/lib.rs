@@ -99,6 +99,19 @@ pub async fn run(
     telemetry_path: &str,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Vec<ProbeSnapshot>, RunError> {
+    let period = status::history::SAMPLE_PERIOD;
+    run_with_history_period(plan, listeners, telemetry_path, period, shutdown).await
+}
+
+/// [`run`], sampling the status page's charts every `history_period` instead of every
+/// [`status::history::SAMPLE_PERIOD`], so tests need not wait 5 s per point.
+pub async fn run_with_history_period(
+    plan: Plan,
+    listeners: Vec<TcpListener>,
+    telemetry_path: &str,
+    history_period: std::time::Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Vec<ProbeSnapshot>, RunError> {
     let metrics = Arc::new(Metrics::new(&plan));
     metrics.record_config_load(true, SystemTime::now());
     let status = Arc::new(StatusBoard::new(&plan));
@@ -118,10 +131,18 @@ pub async fn run(
             stop_servers.clone(),
         ));
     }
+    // The charts' sampler stops with the servers, so the drain shows on the charts too.
+    let sampler =
+        status::history::sample_every(status.clone(), history_period, stop_servers.clone());
+    servers.spawn(async move {
+        sampler.await;
+        Ok(())
+    });
     let state = AppState {
         metrics: metrics.clone(),
         status: status.clone(),
         telemetry_path: telemetry_path.to_owned(),
+        history_period,
     };
     let router = server::router(state);
     for listener in listeners {

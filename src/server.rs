@@ -5,6 +5,7 @@
 //! [`AppState`], and list it on the landing page (`page.rs`) and in the README.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::memory::MemorySnapshot;
 use crate::metrics::{self, Format, Metrics};
 use crate::page;
+use crate::status::history::{self, ProbeHistorySnapshot};
 use crate::status::{FailureRecord, ProbeSnapshot, StatusBoard};
 
 /// What the handlers read.
@@ -29,6 +31,8 @@ pub struct AppState {
     pub status: Arc<StatusBoard>,
     /// Where metrics are served (`--web.telemetry-path`).
     pub telemetry_path: String,
+    /// Time between two samples of the status page's charts.
+    pub history_period: Duration,
 }
 
 /// Body of `GET /api/v1/status`.
@@ -44,6 +48,17 @@ pub struct StatusResponse {
     pub recent_failures: Vec<FailureRecord>,
 }
 
+/// Body of `GET /api/v1/history`: the status page's chart data.
+#[derive(Debug, Serialize)]
+pub struct HistoryResponse {
+    /// Seconds between two samples.
+    pub period_seconds: f64,
+    /// Samples kept per probe.
+    pub capacity: usize,
+    /// Every probe's objectives and samples, in plan order.
+    pub probes: Vec<ProbeHistorySnapshot>,
+}
+
 /// The router of every endpoint.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -52,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/api/v1/status", get(api_status))
+        .route("/api/v1/history", get(api_history))
         .with_state(state)
 }
 
@@ -89,6 +105,14 @@ async fn api_status(State(state): State<AppState>) -> Json<StatusResponse> {
         probes: state.status.snapshot(),
         targets: state.status.memory(),
         recent_failures: state.status.recent_failures(),
+    })
+}
+
+async fn api_history(State(state): State<AppState>) -> Json<HistoryResponse> {
+    Json(HistoryResponse {
+        period_seconds: state.history_period.as_secs_f64(),
+        capacity: history::CAPACITY,
+        probes: state.status.history(),
     })
 }
 

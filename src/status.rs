@@ -19,6 +19,7 @@ use crate::outcome::{Outcome, Reason};
 use crate::plan::{Plan, Probe, Schedule};
 use crate::runner::IterationReport;
 
+pub mod history;
 mod recovery;
 mod verdict;
 
@@ -192,6 +193,8 @@ struct ProbeStatus {
     recovery: Mutex<Option<recovery::Recovery>>,
     /// How the latest measurement ended, until the window that saw it closes.
     recovered: Mutex<Option<RecoveryResult>>,
+    /// The status page's chart samples (see `history.rs`).
+    history: history::ProbeHistory,
 }
 
 /// A point-in-time copy of one probe's status.
@@ -252,6 +255,7 @@ impl StatusBoard {
                 .lock()
                 .expect("latency lock is never poisoned")
                 .saturating_record(micros);
+            p.history.record_latency(micros);
             for counts in [&p.totals, &p.window] {
                 counts.record_step(step.outcome, step.status);
             }
@@ -412,6 +416,7 @@ impl ProbeStatus {
             last_report: Mutex::new(None),
             recovery: Mutex::new(None),
             recovered: Mutex::new(None),
+            history: history::ProbeHistory::new(),
         }
     }
 

@@ -171,3 +171,32 @@ pub fn sum(text: &str, name: &str, contains: &[&str]) -> f64 {
         })
         .sum()
 }
+
+/// Like [`spawn_exporter`], sampling the status page's charts every `history_period`.
+pub async fn spawn_exporter_with_history(yaml: &str, history_period: Duration) -> Exporter {
+    let plan = plan(yaml);
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind exporter");
+    let addr = listener.local_addr().expect("exporter address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        loadprobe::run_with_history_period(
+            plan,
+            vec![listener],
+            "/metrics",
+            history_period,
+            shutdown,
+        )
+        .await
+        .expect("run succeeds")
+    });
+    Exporter {
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
