@@ -32,6 +32,8 @@ cargo test --locked
 
 echo "--- scrape of the demo config: promtool check metrics + OpenMetrics parser"
 ./scripts/check-scrape.sh target/debug/loadprobe "$venv/bin/python"
+echo "--- status page in headless Chromium: charts draw, screenshot to target/page-screenshot.png"
+./scripts/page-check.sh target/debug/loadprobe "$venv/bin/python"
 echo "--- alert rules: promtool check rules + promtool test rules"
 promtool check rules alerts/*.yml
 promtool test rules alerts/tests/*.yml

@@ -126,6 +126,8 @@ struct Second {
 /// One probe's guard.
 #[derive(Debug)]
 pub struct Guard {
+    /// The probe's name, for logs.
+    probe: String,
     config: GuardConfig,
     state: Mutex<State>,
 }
@@ -143,12 +145,13 @@ impl Guard {
         probe
             .guard
             .clone()
-            .map(|config| std::sync::Arc::new(Guard::new(config)))
+            .map(|config| std::sync::Arc::new(Guard::new(&probe.name, config)))
     }
 
-    /// A guard with `config`, running at full rate.
-    pub fn new(config: GuardConfig) -> Self {
+    /// The guard of probe `probe` with `config`, running at full rate.
+    pub fn new(probe: &str, config: GuardConfig) -> Self {
         Self {
+            probe: probe.to_owned(),
             config,
             state: Mutex::new(State {
                 phase: Phase::Running,
@@ -177,7 +180,7 @@ impl Guard {
                     };
                 }
                 Phase::Canary { until, .. } if now >= until => {
-                    tracing::info!("guard canary window clean: back to full rate");
+                    tracing::info!(probe = %self.probe, "guard canary window clean: back to full rate");
                     state.phase = Phase::Running;
                 }
                 Phase::Canary { until, next } => {

@@ -350,7 +350,11 @@ impl TryFrom<Config> for Plan {
                 "must be a number above 0 (arrivals per second)",
             );
         }
-        let probe_steps: usize = config.probes.iter().map(|p| p.steps.len().max(1)).sum();
+        let probe_steps: usize = config
+            .probes
+            .iter()
+            .map(|p| p.steps.len().max(1) + p.mix.iter().map(|m| m.steps.len()).sum::<usize>())
+            .sum();
         if probe_steps > MAX_PROBE_STEPS {
             let reason = format!(
                 "{probe_steps} probe steps; at most {MAX_PROBE_STEPS} (each is a set of series)"
@@ -618,6 +622,13 @@ fn check_guard(field: &str, g: &GuardConfig, problems: &mut Problems) -> bool {
     }
     if g.min_requests == 0 {
         problems.add(format!("{field}.min_requests"), "must be at least 1");
+    }
+    // A canary window with fewer requests than min_requests could never trip again.
+    if g.canary_rate * g.window.as_secs_f64() < g.min_requests as f64 {
+        problems.add(
+            format!("{field}.canary_rate"),
+            "canary_rate × window must reach min_requests, or a canary could never pause the probe again",
+        );
     }
     problems.0.len() == before
 }

@@ -21,7 +21,7 @@ async fn a_failing_target_trips_the_guard_and_the_probe_pauses() {
     let yaml = format!(
         "targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n\
          - {{name: careful, target: demo, schedule: {{every: 1h, for: 1500ms}}, load: {{rate: 50}}, request: {{path: /flaky}},\n\
-            guard: {{pause_above: {{error_ratio: 0.5}}, window: 1s, min_requests: 10, cooldown: 5s}}}}\n"
+            guard: {{pause_above: {{error_ratio: 0.5}}, window: 1s, min_requests: 10, cooldown: 5s, canary_rate: 10}}}}\n"
     );
     let exporter = spawn_exporter(&yaml).await;
     tokio::time::sleep(Duration::from_millis(600)).await;

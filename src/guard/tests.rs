@@ -40,7 +40,7 @@ const FAIL: Outcome = Outcome::Failure(Reason::Status);
 
 #[test]
 fn pauses_above_the_error_ratio_then_canaries_then_resumes() {
-    let guard = Guard::new(config());
+    let guard = Guard::new("p", config());
     let t0 = Instant::now();
     for i in 0..3 {
         assert_eq!(
@@ -74,7 +74,7 @@ fn pauses_above_the_error_ratio_then_canaries_then_resumes() {
 
 #[test]
 fn a_failing_canary_pauses_again() {
-    let guard = Guard::new(config());
+    let guard = Guard::new("p", config());
     let t0 = Instant::now();
     for _ in 0..4 {
         guard.record(&report(t0, FAIL, None), t0);
@@ -90,7 +90,7 @@ fn a_failing_canary_pauses_again() {
 
 #[test]
 fn successes_and_throttling_below_the_thresholds_keep_running() {
-    let guard = Guard::new(config());
+    let guard = Guard::new("p", config());
     let t0 = Instant::now();
     for i in 0..20 {
         let outcome = if i % 2 == 0 {
@@ -109,7 +109,7 @@ fn successes_and_throttling_below_the_thresholds_keep_running() {
 
 #[test]
 fn retry_after_holds_arrivals_for_that_long() {
-    let guard = Guard::new(config());
+    let guard = Guard::new("p", config());
     let t0 = Instant::now();
     assert_eq!(
         guard.record(
