@@ -7,17 +7,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Uri;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use rustls::pki_types::CertificateDer;
 
 mod data;
 mod load;
+mod probe;
 mod replay;
 mod shard;
 mod steps;
@@ -25,14 +23,14 @@ mod target;
 mod template;
 
 pub use data::{Feeder, MAX_FILE_BYTES, MAX_ROWS, splitmix};
+pub use load::{ArrivalProcess, Burst, LoadProfile, Ramp, Rate, ReplayTiming, Stage};
 pub use replay::{Entry, Replay};
 pub use shard::{Shard, ShardError};
 pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Scenario, Step};
+pub use target::{Demo, MemoryPlan, MemorySource, ProcessSelector, Target};
 pub use template::{Escape, Template, Var};
 
-use crate::config::{
-    Config, DemoConfig, GlobalConfig, GuardConfig, ProbeConfig, ScheduleConfig, SloConfig,
-};
+use crate::config::{Config, GlobalConfig, GuardConfig, ProbeConfig, SloConfig};
 
 /// Probes × steps at most: each is a set of series and a fixed-size latency histogram, so
 /// this bounds memory and cardinality.
@@ -60,86 +58,6 @@ pub struct Plan {
     pub probes: Vec<Arc<Probe>>,
     /// Duration histogram bucket bounds in seconds: the base layout plus every SLO threshold.
     pub latency_buckets: Vec<f64>,
-}
-
-/// The demo target's validated settings.
-#[derive(Debug, Clone)]
-pub struct Demo {
-    /// Where it listens (always a loopback address).
-    pub listen: SocketAddr,
-    /// Its behaviour knobs.
-    pub settings: DemoConfig,
-}
-
-/// A service under test.
-#[derive(Debug)]
-pub struct Target {
-    /// Config name.
-    pub name: String,
-    /// Base URL as written, used to resolve step paths.
-    pub url: Uri,
-    /// Headers of every request (values marked sensitive, so `Debug` hides them).
-    pub headers: HeaderMap,
-    /// Request deadline, from the intended start to the last body byte.
-    pub timeout: Duration,
-    /// Idle connections kept per host.
-    pub max_idle_per_host: usize,
-    /// How long an idle connection is kept.
-    pub idle_timeout: Duration,
-    /// HTTP/2 only.
-    pub http2: bool,
-    /// Extra trusted CA certificates, read at load time.
-    pub extra_roots: Vec<CertificateDer<'static>>,
-    /// Accept any server certificate.
-    pub insecure_skip_verify: bool,
-    /// How its memory is sampled, if at all.
-    pub memory: Option<MemoryPlan>,
-    /// Highest acceptable memory growth per hour, as a fraction of the baseline.
-    pub memory_growth_per_hour: Option<f64>,
-}
-
-/// How a target's memory is sampled.
-#[derive(Debug, Clone)]
-pub struct MemoryPlan {
-    /// Where the value comes from.
-    pub source: MemorySource,
-    /// Time between samples.
-    pub interval: Duration,
-}
-
-/// Where a target's memory is read.
-#[derive(Debug, Clone)]
-pub enum MemorySource {
-    /// A gauge on the target's Prometheus endpoint.
-    Prometheus {
-        /// Endpoint URL.
-        uri: Uri,
-        /// Metric name.
-        metric: String,
-        /// Labels the series must carry.
-        labels: BTreeMap<String, String>,
-    },
-    /// A local process, from /proc.
-    Process {
-        /// Which process.
-        selector: ProcessSelector,
-        /// Pss from `smaps_rollup` instead of VmRSS.
-        pss: bool,
-    },
-    /// A cgroup v2 `memory.current` file.
-    Cgroup {
-        /// The file (the directory is resolved at load time).
-        path: PathBuf,
-    },
-}
-
-/// How the sampled process is found.
-#[derive(Debug, Clone)]
-pub enum ProcessSelector {
-    /// Read the pid from this file at each sample (it changes when the process restarts).
-    PidFile(PathBuf),
-    /// The oldest process with this name.
-    Name(String),
 }
 
 /// A named, scheduled load against one target.
@@ -182,61 +100,6 @@ impl Probe {
     }
 }
 
-/// How arrivals are spaced in a run.
-#[derive(Debug, Clone, Default)]
-pub struct LoadProfile {
-    /// A constant rate; `None` with stages or a burst-only profile.
-    pub rate: Option<Rate>,
-    /// Stages repeated for the length of the run (empty with a constant rate).
-    pub stages: Vec<Stage>,
-    /// How the rate moves between stages.
-    pub ramp: Ramp,
-    /// Uniform or Poisson spacing.
-    pub arrivals: ArrivalProcess,
-    /// Seed of the Poisson gaps.
-    pub seed: Option<u64>,
-    /// All-at-once arrivals.
-    pub burst: Option<Burst>,
-    /// Timing from a replayed log instead of a rate.
-    pub replay: Option<ReplayTiming>,
-}
-
-/// When a replay's entries are sent.
-#[derive(Debug, Clone)]
-pub struct ReplayTiming {
-    /// Each entry's logged offset.
-    pub offsets: Arc<Vec<Duration>>,
-    /// Divides the logged offsets (2.0 = twice as fast).
-    pub speed: f64,
-    /// Instead of the logged offsets, this many entries per second.
-    pub rate: Option<f64>,
-    /// Start over after the last entry.
-    pub looped: bool,
-}
-
-/// One stage of a staged load.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stage {
-    /// Arrivals per second (0 pauses).
-    pub rate: f64,
-    /// How long it lasts (above zero).
-    pub length: Duration,
-}
-
-/// How arrivals are spaced at a given rate.
-pub use crate::config::ArrivalsConfig as ArrivalProcess;
-/// How the rate moves between stages.
-pub use crate::config::RampConfig as Ramp;
-
-/// All-at-once arrivals.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Burst {
-    /// Arrivals per burst (at least 1).
-    pub size: u32,
-    /// Time between bursts; once per run when `None`.
-    pub every: Option<Duration>,
-}
-
 impl Plan {
     /// This replica's share of every probe: every N-th arrival, `max_in_flight` and the
     /// `min_rate` objective divided by N, so a fleet of N adds up to the configuration.
@@ -272,22 +135,6 @@ pub enum Schedule {
         /// Length of a run.
         run_for: Duration,
     },
-}
-
-/// Arrivals per second; always finite and above zero.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Rate(f64);
-
-impl Rate {
-    /// A rate, if `per_second` is finite and positive.
-    pub fn new(per_second: f64) -> Option<Self> {
-        (per_second.is_finite() && per_second > 0.0).then_some(Self(per_second))
-    }
-
-    /// Arrivals per second.
-    pub fn per_second(self) -> f64 {
-        self.0
-    }
 }
 
 /// Every problem found in a config, each naming its YAML path.
@@ -414,7 +261,7 @@ fn build_probe(
         );
         return None;
     };
-    let schedule = build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
+    let schedule = probe::build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
     let load = load::build_load(
         &format!("{field}.load"),
         &p.load,
@@ -424,13 +271,13 @@ fn build_probe(
     if p.load.max_in_flight == 0 {
         problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
     }
-    build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
+    probe::build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
     let data = p
         .data
         .as_ref()
         .and_then(|d| problems.check(&format!("{field}.data"), Feeder::load(d, base_dir)));
     let replay = p.replay.as_ref().and_then(|r| {
-        build_replay(
+        probe::build_replay(
             &format!("{field}.replay"),
             p,
             r,
@@ -473,64 +320,8 @@ fn build_probe(
         guard: p
             .guard
             .clone()
-            .filter(|g| check_guard(&format!("{field}.guard"), g, problems)),
+            .filter(|g| probe::check_guard(&format!("{field}.guard"), g, problems)),
     })
-}
-
-fn build_schedule(field: &str, s: &ScheduleConfig, problems: &mut Problems) -> Option<Schedule> {
-    let run_for = match s {
-        ScheduleConfig::Continuous => return Some(Schedule::Continuous),
-        ScheduleConfig::Every { run_for, .. } | ScheduleConfig::Cron { run_for, .. } => *run_for,
-    };
-    if run_for.is_zero() {
-        problems.add(format!("{field}.for"), "must be above zero");
-    }
-    match s {
-        ScheduleConfig::Continuous => Some(Schedule::Continuous),
-        ScheduleConfig::Every { every, run_for } => {
-            if every.is_zero() {
-                problems.add(format!("{field}.every"), "must be above zero");
-            } else if run_for > every {
-                problems.add(format!("{field}.for"), "must not be longer than `every`");
-            }
-            Some(Schedule::Every {
-                every: *every,
-                run_for: *run_for,
-            })
-        }
-        ScheduleConfig::Cron { cron, run_for } => {
-            let parsed = cron
-                .parse::<croner::Cron>()
-                .map_err(|e| format!("invalid cron expression `{cron}`: {e}"));
-            let cron = problems.check(&format!("{field}.cron"), parsed)?;
-            Some(Schedule::Cron {
-                cron: Box::new(cron),
-                run_for: *run_for,
-            })
-        }
-    }
-}
-
-fn build_slo(field: &str, slo: Option<&SloConfig>, problems: &mut Problems) {
-    let Some(slo) = slo else { return };
-    check_ratio(&format!("{field}.error_ratio"), slo.error_ratio, problems);
-    check_ratio(
-        &format!("{field}.throttled_ratio"),
-        slo.throttled_ratio,
-        problems,
-    );
-    if slo.min_rate.is_some_and(|r| Rate::new(r).is_none()) {
-        problems.add(format!("{field}.min_rate"), "must be a number above 0");
-    }
-    for (key, value) in [
-        ("p95", slo.p95),
-        ("p99", slo.p99),
-        ("recovery", slo.recovery),
-    ] {
-        if value.is_some_and(|d| d.is_zero()) {
-            problems.add(format!("{field}.{key}"), "must be above zero");
-        }
-    }
 }
 
 /// Parses configured headers; values are marked sensitive so no `Debug` print shows them.
@@ -566,71 +357,6 @@ fn check_name(field: &str, name: &str, problems: &mut Problems) {
     if !valid {
         problems.add(field, format!("`{name}` must match [a-z][a-z0-9_]*"));
     }
-}
-
-/// The log of a replay probe, which must not also have steps, a mix, data or a rate.
-fn build_replay(
-    field: &str,
-    p: &ProbeConfig,
-    config: &crate::config::ReplayConfig,
-    target: &Target,
-    base_dir: &Path,
-    problems: &mut Problems,
-) -> Option<Replay> {
-    if p.request.is_some() || !p.steps.is_empty() || !p.mix.is_empty() || p.data.is_some() {
-        problems.add(
-            field,
-            "a replay takes its requests from the log: no `steps`, `request`, `mix` or `data`",
-        );
-        return None;
-    }
-    for (i, route) in config.routes.iter().enumerate() {
-        check_name(&format!("{field}.routes[{i}].name"), &route.name, problems);
-        if route.name == "other" {
-            problems.add(
-                format!("{field}.routes[{i}].name"),
-                "`other` is the fallback route's name",
-            );
-        }
-    }
-    problems.check(field, Replay::load(config, base_dir, &target.url))
-}
-
-/// Guard settings are checked in place (they are used as written).
-fn check_guard(field: &str, g: &GuardConfig, problems: &mut Problems) -> bool {
-    let before = problems.0.len();
-    check_ratio(
-        &format!("{field}.pause_above.error_ratio"),
-        g.pause_above.error_ratio,
-        problems,
-    );
-    check_ratio(
-        &format!("{field}.pause_above.throttled_ratio"),
-        g.pause_above.throttled_ratio,
-        problems,
-    );
-    for (key, value) in [("window", g.window), ("cooldown", g.cooldown)] {
-        if value.is_zero() {
-            problems.add(format!("{field}.{key}"), "must be above zero");
-        }
-    }
-    if Rate::new(g.canary_rate).is_none() {
-        problems.add(
-            format!("{field}.canary_rate"),
-            "must be a number above 0 (arrivals per second)",
-        );
-    }
-    if g.min_requests == 0 {
-        problems.add(format!("{field}.min_requests"), "must be at least 1");
-    }
-    // A canary window with fewer requests than min_requests could never trip again.
-    if g.canary_rate * g.window.as_secs_f64() < g.min_requests as f64 {
-        problems.add(
-            format!("{field}.canary_rate"),
-            "canary_rate × window must reach min_requests, or a canary could never pause the probe again",
-        );
-    }
-    problems.0.len() == before
 }
 
 fn check_ratio(field: &str, ratio: Option<f64>, problems: &mut Problems) {

@@ -1,7 +1,81 @@
 //! Building a probe's load profile: a constant rate or stages, uniform or Poisson, bursts.
 
-use super::{Burst, LoadProfile, Problems, Rate, Stage};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Problems;
 use crate::config::LoadConfig;
+
+/// How arrivals are spaced in a run.
+#[derive(Debug, Clone, Default)]
+pub struct LoadProfile {
+    /// A constant rate; `None` with stages or a burst-only profile.
+    pub rate: Option<Rate>,
+    /// Stages repeated for the length of the run (empty with a constant rate).
+    pub stages: Vec<Stage>,
+    /// How the rate moves between stages.
+    pub ramp: Ramp,
+    /// Uniform or Poisson spacing.
+    pub arrivals: ArrivalProcess,
+    /// Seed of the Poisson gaps.
+    pub seed: Option<u64>,
+    /// All-at-once arrivals.
+    pub burst: Option<Burst>,
+    /// Timing from a replayed log instead of a rate.
+    pub replay: Option<ReplayTiming>,
+}
+
+/// When a replay's entries are sent.
+#[derive(Debug, Clone)]
+pub struct ReplayTiming {
+    /// Each entry's logged offset.
+    pub offsets: Arc<Vec<Duration>>,
+    /// Divides the logged offsets (2.0 = twice as fast).
+    pub speed: f64,
+    /// Instead of the logged offsets, this many entries per second.
+    pub rate: Option<f64>,
+    /// Start over after the last entry.
+    pub looped: bool,
+}
+
+/// One stage of a staged load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    /// Arrivals per second (0 pauses).
+    pub rate: f64,
+    /// How long it lasts (above zero).
+    pub length: Duration,
+}
+
+/// How arrivals are spaced at a given rate.
+pub use crate::config::ArrivalsConfig as ArrivalProcess;
+/// How the rate moves between stages.
+pub use crate::config::RampConfig as Ramp;
+
+/// All-at-once arrivals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Burst {
+    /// Arrivals per burst (at least 1).
+    pub size: u32,
+    /// Time between bursts; once per run when `None`.
+    pub every: Option<Duration>,
+}
+
+/// Arrivals per second; always finite and above zero.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Rate(f64);
+
+impl Rate {
+    /// A rate, if `per_second` is finite and positive.
+    pub fn new(per_second: f64) -> Option<Self> {
+        (per_second.is_finite() && per_second > 0.0).then_some(Self(per_second))
+    }
+
+    /// Arrivals per second.
+    pub fn per_second(self) -> f64 {
+        self.0
+    }
+}
 
 /// The profile of `load`, or `None` after recording what is wrong with it.
 pub(super) fn build_load(

@@ -1,16 +1,98 @@
-//! Building targets (and the demo target): base URL, headers, timeouts, pool and TLS roots.
+//! Targets (and the demo target): base URL, headers, timeouts, pool, TLS roots and memory
+//! sampling, validated.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use http::Uri;
+use http::header::HeaderMap;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use super::{
-    Demo, MemoryPlan, MemorySource, Problems, ProcessSelector, Target, check_name, check_ratio,
-    header_map,
-};
+use super::{Problems, check_name, check_ratio, header_map};
 use crate::config::{DemoConfig, MemoryConfig, TargetConfig};
+
+/// The demo target's validated settings.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// Where it listens (always a loopback address).
+    pub listen: SocketAddr,
+    /// Its behaviour knobs.
+    pub settings: DemoConfig,
+}
+
+/// A service under test.
+#[derive(Debug)]
+pub struct Target {
+    /// Config name.
+    pub name: String,
+    /// Base URL as written, used to resolve step paths.
+    pub url: Uri,
+    /// Headers of every request (values marked sensitive, so `Debug` hides them).
+    pub headers: HeaderMap,
+    /// Request deadline, from the intended start to the last body byte.
+    pub timeout: Duration,
+    /// Idle connections kept per host.
+    pub max_idle_per_host: usize,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+    /// HTTP/2 only.
+    pub http2: bool,
+    /// Extra trusted CA certificates, read at load time.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Accept any server certificate.
+    pub insecure_skip_verify: bool,
+    /// How its memory is sampled, if at all.
+    pub memory: Option<MemoryPlan>,
+    /// Highest acceptable memory growth per hour, as a fraction of the baseline.
+    pub memory_growth_per_hour: Option<f64>,
+}
+
+/// How a target's memory is sampled.
+#[derive(Debug, Clone)]
+pub struct MemoryPlan {
+    /// Where the value comes from.
+    pub source: MemorySource,
+    /// Time between samples.
+    pub interval: Duration,
+}
+
+/// Where a target's memory is read.
+#[derive(Debug, Clone)]
+pub enum MemorySource {
+    /// A gauge on the target's Prometheus endpoint.
+    Prometheus {
+        /// Endpoint URL.
+        uri: Uri,
+        /// Metric name.
+        metric: String,
+        /// Labels the series must carry.
+        labels: BTreeMap<String, String>,
+    },
+    /// A local process, from /proc.
+    Process {
+        /// Which process.
+        selector: ProcessSelector,
+        /// Pss from `smaps_rollup` instead of VmRSS.
+        pss: bool,
+    },
+    /// A cgroup v2 `memory.current` file.
+    Cgroup {
+        /// The file (the directory is resolved at load time).
+        path: PathBuf,
+    },
+}
+
+/// How the sampled process is found.
+#[derive(Debug, Clone)]
+pub enum ProcessSelector {
+    /// Read the pid from this file at each sample (it changes when the process restarts).
+    PidFile(PathBuf),
+    /// The oldest process with this name.
+    Name(String),
+}
 
 pub(super) fn build_demo(demo: DemoConfig, problems: &mut Problems) -> Option<Demo> {
     let listen = problems.check("demo.listen", demo.listen.parse::<SocketAddr>())?;
