@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
@@ -21,16 +20,20 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::guard::TripReason;
-use crate::outcome::Reason;
 use crate::plan::Plan;
 
 mod exposition;
+mod labels;
 mod probe;
 mod process;
 mod target;
 
 pub use exposition::{Format, encode};
+pub use labels::DropReason;
+use labels::{
+    DropLabels, FailureLabels, IterationLabels, PercentileLabels, ProbeLabels, ResponseLabels,
+    StepLabels, StepPercentileLabels, TargetLabels, TripLabels,
+};
 pub use probe::ProbeMetrics;
 pub use target::TargetMetrics;
 
@@ -39,123 +42,6 @@ pub use target::TargetMetrics;
 const LAG_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
 ];
-
-/// `probe` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ProbeLabels {
-    probe: String,
-}
-
-/// `target` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TargetLabels {
-    target: String,
-}
-
-/// Labels of the iteration counters: `probe`, and `scenario` only for probes with a mix,
-/// so probes without one keep the plain `{probe}` series.
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
-struct IterationLabels {
-    probe: String,
-    scenario: Option<String>,
-}
-
-impl EncodeLabelSet for IterationLabels {
-    fn encode(
-        &self,
-        encoder: &mut prometheus_client::encoding::LabelSetEncoder,
-    ) -> std::fmt::Result {
-        use prometheus_client::encoding::EncodeLabel as _;
-        ("probe", self.probe.as_str()).encode(encoder.encode_label())?;
-        if let Some(scenario) = &self.scenario {
-            ("scenario", scenario.as_str()).encode(encoder.encode_label())?;
-        }
-        Ok(())
-    }
-}
-
-/// `probe`, `step` labels.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StepLabels {
-    probe: String,
-    step: String,
-}
-
-/// Labels of `request_failures_total`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct FailureLabels {
-    probe: String,
-    step: String,
-    reason: Reason,
-}
-
-/// Labels of `responses_total`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResponseLabels {
-    probe: String,
-    step: String,
-    code: u16,
-}
-
-/// Why an arrival was not turned into an iteration.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum DropReason {
-    /// `max_in_flight` iterations were already running.
-    MaxInFlight,
-    /// `global.max_rate` was reached.
-    RateCap,
-    /// The probe's guard held it back (paused, canary, or `Retry-After`).
-    Paused,
-}
-
-impl DropReason {
-    /// Every reason, so each series starts at zero.
-    pub const ALL: [DropReason; 3] = [
-        DropReason::MaxInFlight,
-        DropReason::RateCap,
-        DropReason::Paused,
-    ];
-}
-
-impl EncodeLabelValue for DropReason {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
-        use std::fmt::Write as _;
-        encoder.write_str(match self {
-            DropReason::MaxInFlight => "max_in_flight",
-            DropReason::RateCap => "rate_cap",
-            DropReason::Paused => "paused",
-        })
-    }
-}
-
-/// Labels of `arrivals_dropped_total`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DropLabels {
-    probe: String,
-    reason: DropReason,
-}
-
-/// Labels of the last run's per-step percentile gauge.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StepPercentileLabels {
-    probe: String,
-    step: String,
-    percentile: &'static str,
-}
-
-/// Labels of `guard_trips_total`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TripLabels {
-    probe: String,
-    reason: TripReason,
-}
-
-/// Labels of the per-percentile SLO gauge.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PercentileLabels {
-    probe: String,
-    percentile: &'static str,
-}
 
 /// A float gauge.
 type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
