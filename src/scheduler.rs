@@ -235,6 +235,7 @@ impl<I: Iterate> ProbeSchedule<I> {
     ) -> TaskTracker {
         let run = TaskTracker::new();
         let start = Instant::now();
+        tracing::info!(probe = %self.probe.name, rate = self.probe.replica_rate(), run_for = ?run_for, "run started");
         self.metrics.record_run_start(self.probe.replica_rate());
         self.status.open_window(self.index);
         self.status.set_state(
@@ -358,5 +359,18 @@ impl<I: Iterate> ProbeSchedule<I> {
     fn close_window(&self, span: Option<Duration>) {
         let report = self.status.close_window(self.index, span);
         self.metrics.record_run_report(&report, SystemTime::now());
+        // One line per run (or report window), never one per request.
+        let violations = report.violations().join("; ");
+        let c = &report.counts;
+        tracing::info!(
+            probe = %self.probe.name,
+            success = report.success,
+            requests = c.requests,
+            errors = c.errors,
+            throttled = c.throttled,
+            dropped = c.dropped,
+            violations,
+            "run report"
+        );
     }
 }
