@@ -76,11 +76,7 @@ async fn retry_after_holds_the_probes_arrivals() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let target = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let target = common::serve(app).await;
     let yaml = format!(
         "targets: {{t: {{url: 'http://{target}'}}}}\nprobes:\n\
          - {{name: polite, target: t, schedule: {{every: 1h, for: 1500ms}}, load: {{rate: 20}}, request: {{}},\n\

@@ -149,11 +149,7 @@ async fn spawn_recording_target() -> (std::net::SocketAddr, Arc<Mutex<Vec<String
                 "ok"
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = common::serve(app).await;
     (addr, log)
 }
 

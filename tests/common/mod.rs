@@ -13,6 +13,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Serves `app` on a free loopback port (a purpose-built target for one test).
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+    let addr = listener.local_addr().expect("target address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
 /// Starts the demo target on a free loopback port.
 pub async fn spawn_demo(settings: DemoConfig) -> (SocketAddr, CancellationToken) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind demo");
