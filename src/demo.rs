@@ -6,7 +6,8 @@
 //! (a fraction answers 500), `POST /admin/latency?value=20ms` (change the base latency at run
 //! time), `GET /admin/stats` (what it received and answered: ground truth for tests),
 //! `GET /metrics` (the process's resident memory, in Prometheus text) and
-//! `POST /admin/leak?mib=8` (hold more memory, to demonstrate the memory-growth alert), and
+//! `POST /admin/leak?mib=8` (hold more memory, to demonstrate the memory-growth alert),
+//! `POST /admin/failure?ratio=0.5` (change `/flaky`'s failure ratio, to trip a guard), and
 //! a session API (`demo/sessions.rs`).
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ struct Demo {
     settings: DemoConfig,
     /// Base latency in nanoseconds; changed at run time through `/admin/latency`.
     latency_nanos: AtomicU64,
+    /// Fraction of `/flaky` requests that fail, in millionths; changed through `/admin/failure`.
+    failure_millionths: AtomicU64,
     /// Requests holding a `/pool` slot now.
     pool_in_use: AtomicUsize,
     /// What was received and answered.
@@ -61,6 +64,7 @@ pub struct Stats {
 pub fn router(settings: DemoConfig) -> Router {
     let demo = Arc::new(Demo {
         latency_nanos: AtomicU64::new(settings.latency.as_nanos() as u64),
+        failure_millionths: AtomicU64::new((settings.failure_ratio * 1e6) as u64),
         settings,
         pool_in_use: AtomicUsize::new(0),
         stats: Mutex::new(Stats::default()),
@@ -76,6 +80,7 @@ pub fn router(settings: DemoConfig) -> Router {
         .route("/admin/latency", post(set_latency).get(show_latency))
         .route("/admin/stats", get(stats))
         .route("/admin/leak", post(leak))
+        .route("/admin/failure", post(set_failure_ratio))
         .route("/metrics", get(metrics))
         .route("/sessions", post(sessions::create).get(sessions::count))
         .route(
@@ -122,7 +127,7 @@ impl Demo {
 }
 
 async fn index() -> &'static str {
-    "loadprobe demo target: /fast /tail /pool /flaky, sessions (POST /sessions, POST /sessions/ID/observations, GET and DELETE /sessions/ID), GET /metrics, POST /admin/latency?value=20ms, POST /admin/leak?mib=N, GET /admin/stats\n"
+    "loadprobe demo target: /fast /tail /pool /flaky, sessions (POST /sessions, POST /sessions/ID/observations, GET and DELETE /sessions/ID), GET /metrics, POST /admin/latency?value=20ms, POST /admin/leak?mib=N, POST /admin/failure?ratio=0.5, GET /admin/stats\n"
 }
 
 async fn fast(State(demo): State<Arc<Demo>>) -> Response {
@@ -154,7 +159,8 @@ async fn pool(State(demo): State<Arc<Demo>>) -> Response {
 
 async fn flaky(State(demo): State<Arc<Demo>>) -> Response {
     tokio::time::sleep(demo.latency()).await;
-    if fastrand::f64() < demo.settings.failure_ratio {
+    let failure_ratio = demo.failure_millionths.load(Ordering::Relaxed) as f64 / 1e6;
+    if fastrand::f64() < failure_ratio {
         demo.answer(
             "/flaky",
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -198,6 +204,25 @@ async fn stats(State(demo): State<Arc<Demo>>) -> Json<Stats> {
             .expect("stats lock is never poisoned")
             .clone(),
     )
+}
+
+/// Query of `POST /admin/failure`.
+#[derive(Debug, Deserialize)]
+struct FailureQuery {
+    /// New failure ratio of `/flaky`, 0 to 1.
+    ratio: f64,
+}
+
+async fn set_failure_ratio(
+    State(demo): State<Arc<Demo>>,
+    Query(query): Query<FailureQuery>,
+) -> Response {
+    if !(0.0..=1.0).contains(&query.ratio) {
+        return (StatusCode::BAD_REQUEST, "ratio must be between 0 and 1\n").into_response();
+    }
+    demo.failure_millionths
+        .store((query.ratio * 1e6) as u64, Ordering::Relaxed);
+    format!("/flaky now fails {} of requests\n", query.ratio).into_response()
 }
 
 /// Query of `POST /admin/leak`.

@@ -135,3 +135,43 @@ async fn the_global_rate_cap_limits_all_probes_together() {
         "every arrival is sent or counted as capped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_target_recovers_the_canary_resumes_full_rate() {
+    let settings = DemoConfig {
+        failure_ratio: 1.0,
+        latency: Duration::from_millis(1),
+        ..DemoConfig::default()
+    };
+    let (demo, _stop) = spawn_demo(settings).await;
+    let yaml = format!(
+        "targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n\
+         - {{name: comeback, target: demo, load: {{rate: 50}}, request: {{path: /flaky}},\n\
+            guard: {{pause_above: {{error_ratio: 0.5}}, window: 500ms, min_requests: 5, cooldown: 500ms, canary_rate: 20}}}}\n"
+    );
+    let exporter = spawn_exporter(&yaml).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = get(exporter.addr, "/metrics", None).await.1;
+    assert_eq!(
+        sample(&text, r#"loadprobe_guard_paused{probe="comeback"}"#),
+        Some(1.0),
+        "paused while the target fails"
+    );
+    // The target recovers; after the cooldown a clean canary window brings full rate back.
+    assert_eq!(common::post(demo, "/admin/failure?ratio=0").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = demo_stats(demo).await.received["/flaky"];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let text = get(exporter.addr, "/metrics", None).await.1;
+    let sent = demo_stats(demo).await.received["/flaky"] - before;
+    exporter.shutdown().await;
+    assert_eq!(
+        sample(&text, r#"loadprobe_guard_paused{probe="comeback"}"#),
+        Some(0.0),
+        "resumed"
+    );
+    assert!(
+        sent >= 22,
+        "full rate (50/s) again: {sent} requests in 500 ms"
+    );
+}
