@@ -23,6 +23,9 @@ use crate::plan::Target;
 
 mod tls;
 
+/// Bytes of every response body kept for failure snippets (redacted and cut again later).
+const PREFIX_BYTES: usize = 256;
+
 /// The pooled client of one target.
 pub type HttpClient = Client<Connector, Full<Bytes>>;
 
@@ -63,6 +66,8 @@ pub struct Response {
     pub status: u16,
     /// Response headers (for checks and extraction).
     pub headers: http::HeaderMap,
+    /// The first bytes of the body, always (for failure snippets).
+    pub prefix: Bytes,
     /// The body, when the step's checks need it (at most its `max_body_bytes`).
     pub body: Option<Bytes>,
 }
@@ -112,12 +117,19 @@ async fn exchange(
     let status = response.status().as_u16();
     let (parts, mut body) = response.into_parts();
     let mut kept = keep_limit.map(|limit| (limit, Vec::new()));
+    let mut prefix = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| TransportError {
             reason: Reason::Io,
             message: format!("reading body: {e}"),
         })?;
-        if let (Some((limit, kept)), Ok(data)) = (kept.as_mut(), frame.into_data()) {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if prefix.len() < PREFIX_BYTES {
+            prefix.extend_from_slice(&data[..data.len().min(PREFIX_BYTES - prefix.len())]);
+        }
+        if let Some((limit, kept)) = kept.as_mut() {
             if kept.len() + data.len() > *limit {
                 return Err(TransportError {
                     reason: Reason::Io,
@@ -130,6 +142,7 @@ async fn exchange(
     Ok(Response {
         status,
         headers: parts.headers,
+        prefix: Bytes::from(prefix),
         body: kept.map(|(_, body)| Bytes::from(body)),
     })
 }

@@ -9,11 +9,8 @@
 //! into markup.
 
 use std::fmt::Write as _;
-use std::sync::LazyLock;
 
-use regex::Regex;
-
-use crate::status::{FailureRecord, ProbeSnapshot, RunReport, RunState};
+use crate::status::{FailureRecord, ProbeSnapshot, RunReport, RunState, snippet};
 
 mod report;
 
@@ -21,8 +18,6 @@ mod report;
 const STYLE: &str = include_str!("page/style.css");
 /// Draws the charts and refreshes the live sections.
 const SCRIPT: &str = include_str!("page/chart.js");
-/// Most bytes of a failure's detail shown on the page.
-const SNIPPET_BYTES: usize = 200;
 
 /// The charts of every probe: `data-chart` key, title, subtitle.
 const CHARTS: [(&str, &str, &str); 3] = [
@@ -129,7 +124,7 @@ fn failure_section(html: &mut String, failures: &[FailureRecord]) {
     }
     html.push_str(
         "<table class=\"failures\"><tr><th>last seen</th><th>probe</th><th>step</th><th>reason</th>\
-         <th class=\"num\">status</th><th class=\"num\">count</th><th>detail</th></tr>",
+         <th class=\"num\">status</th><th class=\"num\">count</th><th>detail</th><th>response</th></tr>",
     );
     for (f, count) in group(failures) {
         let status = f.status.map(|s| s.to_string()).unwrap_or_default();
@@ -137,12 +132,13 @@ fn failure_section(html: &mut String, failures: &[FailureRecord]) {
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"reason\">{}</span></td>\
              <td class=\"num\">{status}</td><td class=\"num\">{count}</td>\
-             <td><code class=\"snippet\">{}</code></td></tr>",
+             <td><code class=\"snippet\">{}</code></td><td><code class=\"snippet\">{}</code></td></tr>",
             timestamp(f.at),
             escape(&f.probe),
             escape(&f.step),
             escape(f.reason),
             escape(&snippet(&f.detail)),
+            escape(&f.response.as_deref().map(snippet).unwrap_or_default()),
         );
     }
     html.push_str("</table></section>");
@@ -204,32 +200,6 @@ fn timestamp(unix_seconds: f64) -> String {
         .unwrap_or_default()
 }
 
-/// A failure's detail as shown: credentials that look like `key=value`, `"key": "value"` or
-/// `Bearer token` masked, control characters dropped, and cut to [`SNIPPET_BYTES`].
-/// Details never hold request headers; this guards against a response echoing a secret.
-pub fn snippet(detail: &str) -> String {
-    static SECRET: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r#"(?i)((?:authorization|cookie|password|passwd|secret|token|api[_-]?key|session)[\w-]*"?\s*[:=]\s*"?)(?:bearer\s+|basic\s+)?[^\s"&,;}]+|\b(bearer|basic)\s+[\w.~+/=-]+"#,
-        )
-        .expect("static regex is valid")
-    });
-    let redacted = SECRET.replace_all(detail, |caps: &regex::Captures<'_>| match caps.get(1) {
-        Some(key) => format!("{}[redacted]", key.as_str()),
-        None => format!("{} [redacted]", &caps[2]),
-    });
-    let mut out: String = redacted.chars().filter(|c| !c.is_control()).collect();
-    if out.len() > SNIPPET_BYTES {
-        let mut end = SNIPPET_BYTES;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
-    out
-}
-
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -267,6 +237,7 @@ mod tests {
             reason: "status",
             status: Some(500),
             detail: "<script>".into(),
+            response: None,
         };
         let html = render("/metrics", &[], &[failure]);
         assert!(html.contains("&lt;script&gt;"));
@@ -282,6 +253,7 @@ mod tests {
             reason: "throttled",
             status: Some(429),
             detail: detail.into(),
+            response: None,
         };
         let failures = [
             failure(3.0, "unexpected status 429"),
@@ -309,7 +281,7 @@ mod tests {
     fn snippet_is_capped_on_a_character_boundary() {
         let long = "é".repeat(300);
         let cut = snippet(&long);
-        assert!(cut.len() <= SNIPPET_BYTES + '…'.len_utf8());
+        assert!(cut.len() <= crate::status::SNIPPET_BYTES + '…'.len_utf8());
         assert!(cut.ends_with('…'));
         assert_eq!(snippet("unexpected status 500"), "unexpected status 500");
     }

@@ -73,6 +73,8 @@ pub struct StepReport {
     pub detail: Option<String>,
     /// How long a 429 or 503 asked to wait (`Retry-After`), for the guard.
     pub retry_after: Option<Duration>,
+    /// The start of the response body when the step failed (for the status page).
+    pub snippet: Option<String>,
 }
 
 impl Runner {
@@ -178,6 +180,7 @@ impl Runner {
         let result = tokio::time::timeout_at(deadline, sent).await;
         let latency = Instant::now().saturating_duration_since(intended_at);
         let mut retry_after = None;
+        let mut snippet = None;
         let (outcome, status, detail) = match result {
             Err(_) => {
                 let detail = format!("no response within {:?}", self.probe.target.timeout);
@@ -187,6 +190,9 @@ impl Runner {
             Ok(Ok(response)) => {
                 retry_after = check::retry_after(&response);
                 let (outcome, detail) = check::check_and_extract(step, &response, latency, context);
+                if outcome != Outcome::Success {
+                    snippet = Some(String::from_utf8_lossy(&response.prefix).into_owned());
+                }
                 (outcome, Some(response.status), detail)
             }
         };
@@ -197,6 +203,7 @@ impl Runner {
             latency,
             detail,
             retry_after,
+            snippet,
         }
     }
 }

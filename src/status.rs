@@ -22,11 +22,13 @@ use crate::runner::IterationReport;
 mod counts;
 pub mod history;
 mod recovery;
+mod redact;
 mod verdict;
 
 pub use counts::CountValues;
 use counts::Counts;
 pub use recovery::RecoveryResult;
+pub use redact::{SNIPPET_BYTES, snippet};
 
 pub use verdict::{RunReport, SloVerdict, StepLatency};
 
@@ -59,8 +61,10 @@ pub struct FailureRecord {
     pub reason: &'static str,
     /// Status code, when a response arrived.
     pub status: Option<u16>,
-    /// Why, in words (no headers or bodies, so no secrets).
+    /// Why, in words, redacted (no request headers, so no configured secrets).
     pub detail: String,
+    /// The start of the response body, redacted, when one arrived.
+    pub response: Option<String>,
 }
 
 /// What a probe is doing now.
@@ -169,7 +173,13 @@ impl StatusBoard {
                 counts.record_step(step.outcome, step.status);
             }
             if let Outcome::Failure(reason) = step.outcome {
-                self.record_failure(p, step.step, reason, step.status, step.detail.clone());
+                self.record_failure(
+                    p,
+                    step.step,
+                    reason,
+                    step.status,
+                    (step.detail.clone(), step.snippet.clone()),
+                );
             }
         }
     }
@@ -180,7 +190,7 @@ impl StatusBoard {
         step: usize,
         reason: Reason,
         status: Option<u16>,
-        detail: Option<String>,
+        (detail, response): (Option<String>, Option<String>),
     ) {
         let record = FailureRecord {
             at: unix_seconds(SystemTime::now()),
@@ -188,7 +198,8 @@ impl StatusBoard {
             step: p.steps[step].clone(),
             reason: reason.as_str(),
             status,
-            detail: detail.unwrap_or_default(),
+            detail: snippet(&detail.unwrap_or_default()),
+            response: response.as_deref().map(snippet).filter(|s| !s.is_empty()),
         };
         let mut failures = self
             .failures

@@ -22,6 +22,7 @@ fn metrics() -> Metrics {
         latency: Duration::from_millis(millis),
         detail: None,
         retry_after: None,
+        snippet: None,
     };
     let now = Instant::now();
     for (outcome, status, millis) in [

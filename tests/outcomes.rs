@@ -74,5 +74,9 @@ async fn every_failure_reason_is_classified_and_counted_once() {
         json.contains("\"reason\":\"tls\"") && json.contains("\"reason\":\"connect\""),
         "{json}"
     );
+    assert!(
+        json.contains("\"response\":\"injected failure\""),
+        "the failing response's start is kept: {json}"
+    );
     exporter.shutdown().await;
 }

@@ -35,6 +35,7 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
             latency: Duration::from_micros(micros),
             detail: None,
             retry_after: None,
+            snippet: None,
         };
         board.record_iteration(
             0,

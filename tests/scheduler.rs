@@ -32,6 +32,7 @@ impl Iterate for Stub {
             latency: Instant::now() - intended_at,
             detail: None,
             retry_after: None,
+            snippet: None,
         };
         IterationReport {
             scenario: 0,

@@ -26,6 +26,7 @@ fn report(at: Instant, outcome: Outcome, retry_after: Option<u64>) -> IterationR
         latency: Duration::ZERO,
         detail: None,
         retry_after: retry_after.map(Duration::from_secs),
+        snippet: None,
     };
     IterationReport {
         scenario: 0,

@@ -215,6 +215,7 @@ mod tests {
             latency: Duration::from_millis(latency_ms),
             detail: None,
             retry_after: None,
+            snippet: None,
         }
     }
 
