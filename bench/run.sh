@@ -45,8 +45,9 @@ DRAIN_TIMEOUT=5   # seconds; written into loadprobe's config as global.drain_tim
 # cargo install puts oha here; a fresh shell may not have it on PATH.
 export PATH="$HOME/.cargo/bin:$PATH"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+LOG_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"   # log, die, nginx, loadprobe binary and config, tool_pid
 
 case "$SCENARIO" in
   core) ;;
@@ -86,22 +87,8 @@ ensure_tools() {
 resolve_loadprobe() {
   LOADPROBE=""
   [[ " $TOOLS " == *" loadprobe "* ]] || return 0
-  if [[ -n ${LOADPROBE_BIN:-} ]]; then
-    if [[ -x $LOADPROBE_BIN ]]; then LOADPROBE=$LOADPROBE_BIN
-    else log "LOADPROBE_BIN=$LOADPROBE_BIN does not exist: skipping the loadprobe legs"; fi
-  elif [[ ${SKIP_BUILD:-0} == 1 ]]; then
-    if [[ -x $REPO_DIR/target/release/loadprobe ]]; then LOADPROBE=$REPO_DIR/target/release/loadprobe
-    else log "SKIP_BUILD=1 and no target/release/loadprobe: skipping the loadprobe legs"; fi
-  else
-    log "cargo build --release (set LOADPROBE_BIN or SKIP_BUILD=1 to skip)"
-    (cd "$REPO_DIR" && cargo build --release)
-    LOADPROBE=$REPO_DIR/target/release/loadprobe
-  fi
-}
-
-free_port() {
-  # Ask the kernel for a free port on loopback (tiny race until the server binds; fine here).
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  resolve_loadprobe_bin
+  [[ -n $LOADPROBE ]] || log "no loadprobe binary: skipping the loadprobe legs"
 }
 
 # ---------------------------------------------------------------- temp dir + cleanup
@@ -113,10 +100,7 @@ LEG_PIDS=()   # pids (time wrapper, rss sampler) of the leg in progress
 cleanup() {
   local rc=$?
   for p in "${LEG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [[ -n $NGINX_PID ]] && kill -0 "$NGINX_PID" 2>/dev/null; then
-    kill -TERM "$NGINX_PID" 2>/dev/null || true   # fast shutdown of master + worker
-    wait "$NGINX_PID" 2>/dev/null || true
-  fi
+  stop_nginx
   if [[ ${KEEP_TMP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
   exit "$rc"
 }
@@ -125,84 +109,11 @@ trap 'exit 130' INT TERM   # so that the EXIT trap runs on Ctrl-C too
 
 # ---------------------------------------------------------------- nginx
 
-start_nginx() {
-  local d=$TMP/nginx
-  mkdir -p "$d/html" "$d/logs" "$d/tmp"
-  # A static file, not `return 200`: `return` answers in the rewrite phase and skips the
-  # phases (limit_req, access, content) a real request goes through (anchor-figures.md).
-  printf 'ok\n' > "$d/html/ok"
-  # Started as root, nginx's worker runs as `nobody`: mktemp's 0700 would make it answer 403.
-  chmod 755 "$TMP" "$d" "$d/html"; chmod 644 "$d/html/ok"
-  NGINX_PORT=$(free_port)
-  ACCESS_LOG=$d/logs/access.log
-  cat > "$d/nginx.conf" <<EOF
-daemon off;                       # run.sh owns the process: its pid is \$!
-worker_processes 1;               # one worker, pinned to CPU $TARGET_CPU below
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    default_type text/plain;
-    # One line per request: the ground truth every generator is checked against.
-    log_format bench '\$request_method \$uri \$status';
-    access_log $ACCESS_LOG bench;   # unbuffered: the line is there when the response is
-    # Keep connections for the whole leg: the default (1000 requests per connection) would
-    # make every generator reconnect once a second per connection at 1000/s x 1 conn.
-    keepalive_requests 10000000;
-    keepalive_timeout 75s;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        root $d/html;
-        location = /ok { }          # served by the static file handler
-    }
-}
-EOF
-  # -e: the error log before the config is read (else /var/log/nginx/error.log).
-  nginx -p "$d/" -c "$d/nginx.conf" -e "$d/logs/error.log" &
-  NGINX_PID=$!
-  local _ body=""
-  for _ in $(seq 50); do
-    body=$(curl -fsS "http://127.0.0.1:$NGINX_PORT/ok" 2>/dev/null) && break
-    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$d/logs/error.log" >&2; die "nginx exited"; }
-    sleep 0.1
-  done
-  [[ $body == ok ]] || { cat "$d/logs/error.log" >&2; die "nginx does not serve /ok"; }
-  NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1)
-  [[ -n $NGINX_WORKER ]] || die "no nginx worker process"
-  if (($(nproc) > 1)); then
-    taskset -pc "$TARGET_CPU" "$NGINX_WORKER" >/dev/null
-  else
-    log "warning: 1 CPU only; nginx and the generator share it (figures not comparable)"
-  fi
-  log "nginx $NGINX_PID (worker $NGINX_WORKER on CPU $(taskset -pc "$NGINX_WORKER" | awk '{print $NF}')) on 127.0.0.1:$NGINX_PORT"
-}
-
-log_lines() { wc -l < "$ACCESS_LOG"; }
-
-# CPU seconds (user+sys) the nginx worker used so far, from /proc/PID/stat fields 14+15.
-nginx_cpu() {
-  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14+$15)/hz}' "/proc/$NGINX_WORKER/stat"
-}
+# start_nginx, stop_nginx, log_lines, nginx_cpu: bench/lib.sh.
 
 # ---------------------------------------------------------------- one leg
 
-# The tool's pid: the one child of /usr/bin/time (taskset and env exec, time forks).
-# Not found by name: a script's comm is its interpreter's.
-tool_pid() {
-  local root=$1 c _
-  for _ in $(seq 100); do
-    c=$(pgrep -P "$root" | head -n1 || true)
-    [[ -n $c ]] && { echo "$c"; return 0; }
-    kill -0 "$root" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
+# tool_pid (the tool under /usr/bin/time): bench/lib.sh.
 
 # VmRSS every second while the process lives; keeps the max (kB) in $2. Complements
 # time's %M (peak), and shows whether memory was still growing at the end.
@@ -235,31 +146,13 @@ launch() {
   fi
 }
 
-write_loadprobe_config() {
-  cat > "$1" <<EOF
-global: {drain_timeout: ${DRAIN_TIMEOUT}s}
-targets:
-  nginx:
-    url: http://127.0.0.1:$NGINX_PORT
-    timeout: 2s
-    pool: {max_idle_per_host: $MAX_IN_FLIGHT}
-probes:
-  - name: bench
-    target: nginx
-    # One run that starts at boot and lasts exactly DURATION; the next would be in 1 h.
-    schedule: {every: 1h, for: ${DURATION}s}
-    load: {rate: $RATE, max_in_flight: $MAX_IN_FLIGHT}
-    request: {method: GET, path: /ok, expect: {status: [200]}}
-EOF
-}
-
 # Runs loadprobe for one run, scrapes it when the run is over, stops it with SIGTERM.
 # Returns non-zero when loadprobe did not run the whole way.
 leg_loadprobe() {
   local leg=$1 port cfg rc=0 waited=0
   port=$(free_port)
   cfg=$leg/loadprobe.yml
-  write_loadprobe_config "$cfg"
+  write_loadprobe_config "$cfg" bench 1h "${DURATION}s" "$RATE" "$MAX_IN_FLIGHT" "$DRAIN_TIMEOUT"
   # shellcheck disable=SC2086  # LOADPROBE_EXTRA_ARGS is a list of flags
   launch "$leg" "$LOADPROBE" --config.file="$cfg" \
     --web.listen-address="127.0.0.1:$port" --log.level=warn $LOADPROBE_EXTRA_ARGS
