@@ -15,6 +15,13 @@ if ! command -v promtool >/dev/null; then
   # The package starts a Prometheus server; the tests need only promtool.
   as_root systemctl stop prometheus 2>/dev/null || as_root pkill -x prometheus 2>/dev/null || true
 fi
+if ! command -v nginx >/dev/null; then
+  echo "--- installing Debian nginx-light (replay end-to-end target)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+  # The package may start a system nginx on port 80; the test runs its own.
+  as_root systemctl stop nginx 2>/dev/null || true
+fi
 venv=target/test-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # Each package is checked on its own, so a venv made by another script still gets it.
@@ -39,6 +46,8 @@ promtool check rules alerts/*.yml
 promtool test rules alerts/tests/*.yml
 echo "--- dashboards and alerts against a real Prometheus scraping the demo config"
 ./scripts/prometheus-e2e.sh target/debug/loadprobe "$venv/bin/python"
+echo "--- access-log replay against a real nginx: its access log compared line by line with the input"
+./scripts/replay-nginx.sh target/debug/loadprobe
 echo "--- Helm chart: lint, render, Kubernetes schemas, config check of every rendering"
 ./scripts/helm-check.sh target/debug/loadprobe
 echo "--- all tests passed"

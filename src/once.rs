@@ -160,7 +160,7 @@ pub fn render_text(once: &OnceReport) -> String {
     );
     let _ = writeln!(
         out,
-        "iterations    {} started of {} arrivals ({} dropped) · achieved {:.2}/s, planned {}/s",
+        "iterations    {} started of {} arrivals ({} dropped) · achieved {:.2}/s, planned {:.2}/s",
         c.arrivals - c.dropped,
         c.arrivals,
         c.dropped,

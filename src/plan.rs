@@ -200,7 +200,10 @@ impl TryFrom<Config> for Plan {
         let probe_steps: usize = config
             .probes
             .iter()
-            .map(|p| p.steps.len().max(1) + p.mix.iter().map(|m| m.steps.len()).sum::<usize>())
+            .map(|p| {
+                let routes = p.replay.as_ref().map_or(0, |r| r.routes.len());
+                p.steps.len().max(1) + p.mix.iter().map(|m| m.steps.len()).sum::<usize>() + routes
+            })
             .sum();
         if probe_steps > MAX_PROBE_STEPS {
             let reason = format!(
@@ -286,13 +289,19 @@ fn build_probe(
             problems,
         )
     });
-    let built = match &replay {
-        Some(replay) => steps::BuiltSteps {
+    let no_steps = || steps::BuiltSteps {
+        steps: None,
+        variables: Vec::new(),
+        scenarios: Vec::new(),
+    };
+    let built = match (&replay, &p.replay) {
+        (Some(replay), _) => steps::BuiltSteps {
             steps: Some(replay.steps(&target)),
-            variables: Vec::new(),
-            scenarios: Vec::new(),
+            ..no_steps()
         },
-        None => steps::build_steps(field, p, &target, data.as_ref(), problems),
+        // The replay's own error says what is wrong; its probe has no steps to check.
+        (None, Some(_)) => no_steps(),
+        (None, None) => steps::build_steps(field, p, &target, data.as_ref(), problems),
     };
     let load = load.map(|mut load| {
         load.replay = replay.as_ref().map(|r| ReplayTiming {

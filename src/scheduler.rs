@@ -284,6 +284,11 @@ impl<I: Iterate> ProbeSchedule<I> {
                     now,
                 );
                 iteration += 1;
+                // A replay must reach the target in log order: let each overdue entry start
+                // before the next is spawned (tokio runs the newest spawned task first).
+                if self.probe.replay.is_some() {
+                    tokio::task::yield_now().await;
+                }
             }
         }
         // The last arrival comes before the end: the run still lasts its whole `for` (unless

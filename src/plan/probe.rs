@@ -21,8 +21,15 @@ pub(super) fn build_replay(
         );
         return None;
     }
+    let mut seen = std::collections::BTreeSet::new();
     for (i, route) in config.routes.iter().enumerate() {
         check_name(&format!("{field}.routes[{i}].name"), &route.name, problems);
+        if !seen.insert(&route.name) {
+            problems.add(
+                format!("{field}.routes[{i}].name"),
+                format!("duplicate route name `{}`", route.name),
+            );
+        }
         if route.name == "other" {
             problems.add(
                 format!("{field}.routes[{i}].name"),
