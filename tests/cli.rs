@@ -104,3 +104,63 @@ async fn sigterm_drains_logs_a_summary_and_exits_0() {
         "{summary} vs {received} received"
     );
 }
+
+#[test]
+fn every_shipped_config_passes_config_check() {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir("config/examples")
+        .expect("examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.push("config/loadprobe.yml".into());
+    for file in files {
+        let out = Command::new(BIN)
+            .arg("--config.check")
+            .arg(format!("--config.file={}", file.display()))
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shard_processes_together_deliver_the_configured_rate() {
+    let (demo, _stop) = common::spawn_demo(loadprobe::config::DemoConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loadprobe.yml");
+    let yaml = format!(
+        "targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n\
+         - {{name: fleet, target: demo, schedule: {{every: 1h, for: 1s}}, load: {{rate: 150}}, request: {{path: /fast}}}}\n"
+    );
+    std::fs::write(&path, yaml).expect("write");
+    let replicas: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(BIN)
+                .arg(format!("--config.file={}", path.display()))
+                .arg("--web.listen-address=127.0.0.1:0")
+                .arg(format!("--shard={i}/3"))
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starts")
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    for replica in replicas {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(replica.id().to_string())
+            .status();
+        let status = replica.wait_with_output().expect("exits").status;
+        assert!(status.success(), "replica exit {status:?}");
+    }
+    let received = common::demo_stats(demo).await.received["/fast"] as f64;
+    assert!(
+        (received - 150.0).abs() <= 3.0,
+        "3 shards delivered {received} of 150 (within 2%)"
+    );
+}
