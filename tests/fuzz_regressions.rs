@@ -63,3 +63,49 @@ fn empty_and_odd_inputs() {
         harness::metrics_page(data);
     }
 }
+
+/// Found by `json_path` (minimized input `$['\u`): serde_json_path 0.7.2 panics with
+/// "internal error: entered unreachable code: we do not use streaming parsers" (its
+/// src/path.rs:56) on a JSONPath that ends inside a `\u` escape of a quoted name or string,
+/// because its string parser uses nom's *streaming* `one_of` (src/parser/primitive/string.rs
+/// line 3), which answers "incomplete" at the end of the input. Plan validation calls
+/// `JsonPath::parse` for `expect.json[].path` and `extract.*.json`
+/// (src/plan/steps/checks.rs), so such a config panicked at load instead of failing with
+/// the field named.
+#[test]
+fn json_path_ending_inside_a_unicode_escape_is_a_config_error() {
+    use loadprobe::config::Config;
+    use loadprobe::plan::Plan;
+
+    for path in [
+        r"$['\u",
+        r"$['\uD",
+        r"$['\uD800\u",
+        r#"$.a[?@ == "\uD"#,
+        r"$[?@.a=='\u",
+    ] {
+        // The raw fuzz input: the harness asserts both fields are reported.
+        harness::json_path(path.as_bytes());
+        // The same path in a config file, through the config_plan harness and directly.
+        let quoted = serde_json::to_string(path).expect("a JSON string is YAML too");
+        let yaml = format!(
+            "targets: {{t: {{url: 'http://127.0.0.1:1'}}}}\n\
+             probes:\n\
+             - name: p\n  target: t\n  load: {{rate: 1}}\n  steps:\n\
+             \x20 - name: s\n    expect: {{json: [{{path: {quoted}, exists: true}}]}}\n\
+             \x20   extract: {{v: {{json: {quoted}}}}}\n"
+        );
+        harness::config_plan(yaml.as_bytes());
+        let config = Config::parse(&yaml, |_| None).expect("valid YAML");
+        let error = Plan::try_from(config).expect_err("an unterminated escape is invalid");
+        let text = error.to_string();
+        assert!(
+            text.contains("probes[0].steps[0].expect.json[0].path"),
+            "{path}: {text}"
+        );
+        assert!(
+            text.contains("probes[0].steps[0].extract.v.json"),
+            "{path}: {text}"
+        );
+    }
+}

@@ -61,7 +61,7 @@ fn build_json_check(
     resolve: &dyn Fn(&str) -> Option<Var>,
     problems: &mut Problems,
 ) -> Option<JsonCheck> {
-    let path = problems.check(&format!("{field}.path"), JsonPath::parse(&c.path));
+    let path = problems.check(&format!("{field}.path"), parse_json_path(&c.path));
     let given = [
         c.equals.is_some(),
         c.exists.is_some(),
@@ -117,7 +117,7 @@ pub(super) fn build_extract(
         }
         let from = match (&source.json, &source.header, &source.regex) {
             (Some(path), None, None) => problems
-                .check(&format!("{name_field}.json"), JsonPath::parse(path))
+                .check(&format!("{name_field}.json"), parse_json_path(path))
                 .map(ExtractFrom::Json),
             (None, Some(header), None) => problems
                 .check(
@@ -145,4 +145,57 @@ pub(super) fn build_extract(
         }
     }
     (problems.0.len() == before).then_some(extract)
+}
+
+/// Parses a JSONPath without letting a malformed one take the process down.
+///
+/// serde_json_path 0.7.2 panics ("we do not use streaming parsers") on a path that ends
+/// inside a string literal such as `$['\u` (found by the `json_path` fuzz target). Such a
+/// path is always invalid, so it is refused before parsing; any other panic in the parser
+/// is caught and reported as an invalid path too.
+pub(crate) fn parse_json_path(text: &str) -> Result<JsonPath, String> {
+    if ends_inside_string(text) {
+        return Err(format!("`{text}` ends inside a string literal"));
+    }
+    match std::panic::catch_unwind(|| JsonPath::parse(text)) {
+        Ok(parsed) => parsed.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("`{text}` is not a valid JSONPath")),
+    }
+}
+
+/// Whether a quote (single or double) opened in `text` is never closed.
+fn ends_inside_string(text: &str) -> bool {
+    let mut open: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (open, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(quote), c) if c == quote => open = None,
+            (None, '\'' | '"') => open = Some(c),
+            _ => {}
+        }
+    }
+    open.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_ending_inside_a_string_are_errors_not_panics() {
+        for path in [
+            "$['\\u",
+            "$['\\uD800\\u",
+            "$[?@.a=='\\u",
+            "$.a[?@ == \"\\uD",
+            "$['a",
+        ] {
+            assert!(parse_json_path(path).is_err(), "{path}");
+        }
+        assert!(parse_json_path("$['a\\'b']").is_ok());
+        assert!(parse_json_path("$.items[?@.ok == true].id").is_ok());
+    }
 }
