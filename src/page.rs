@@ -73,7 +73,7 @@ fn summary(html: &mut String, probes: &[ProbeSnapshot]) {
             escape(&p.target),
             escape(&p.schedule),
             p.planned_rate,
-            state(&p.state),
+            state(p),
             t.arrivals,
             t.dropped,
             t.requests,
@@ -97,7 +97,7 @@ fn probe_section(html: &mut String, index: usize, p: &ProbeSnapshot) {
         escape(&p.target),
         escape(&p.schedule),
         p.planned_rate,
-        state(&p.state),
+        state(p),
         verdict(p.last_report.as_ref(), false),
     );
     for (key, title, subtitle) in CHARTS {
@@ -167,12 +167,17 @@ fn group(failures: &[FailureRecord]) -> Vec<(&FailureRecord, usize)> {
     groups
 }
 
-fn state(state: &RunState) -> String {
-    match state {
+/// The run state, and the guard's when it holds the probe back.
+fn state(p: &ProbeSnapshot) -> String {
+    let run = match &p.state {
         RunState::Running { since } => format!("running since {}", timestamp(*since)),
         RunState::Waiting { next_run: Some(at) } => format!("next run {}", timestamp(*at)),
         RunState::Waiting { next_run: None } => "waiting".to_owned(),
         RunState::Stopped => "stopped".to_owned(),
+    };
+    match p.guard.filter(|g| *g != "running") {
+        Some(guard) => format!("{run} · guard: {guard}"),
+        None => run,
     }
 }
 

@@ -78,6 +78,10 @@ impl Finished {
             tracing::warn!(probe, reason = reason.as_str(), "guard paused the probe");
             self.metrics.record_guard_trip(reason);
             self.metrics.record_guard_paused(true);
+            if let Some(guard) = &self.guard {
+                self.status
+                    .set_guard_phase(self.index, guard.phase().as_str());
+            }
         }
     }
 }
@@ -344,8 +348,9 @@ impl<I: Iterate> ProbeSchedule<I> {
     ) -> Result<OwnedSemaphorePermit, DropReason> {
         if let Some(guard) = &self.guard {
             let admitted = guard.admit(now);
-            self.metrics
-                .record_guard_paused(guard.phase() != Phase::Running);
+            let phase = guard.phase();
+            self.metrics.record_guard_paused(phase != Phase::Running);
+            self.status.set_guard_phase(self.index, phase.as_str());
             if !admitted {
                 return Err(DropReason::Paused);
             }

@@ -108,6 +108,8 @@ struct ProbeStatus {
     recovered: Mutex<Option<RecoveryResult>>,
     /// The status page's chart samples (see `history.rs`).
     history: history::ProbeHistory,
+    /// The guard's phase (`running`, `paused`, …), for probes with a guard.
+    guard: Mutex<Option<&'static str>>,
 }
 
 /// A point-in-time copy of one probe's status.
@@ -127,6 +129,9 @@ pub struct ProbeSnapshot {
     pub totals: CountValues,
     /// The last closed run or report window.
     pub last_report: Option<RunReport>,
+    /// The guard's phase, for probes with a guard: `running`, `paused`, `canary` or
+    /// `held (Retry-After)`.
+    pub guard: Option<&'static str>,
 }
 
 impl StatusBoard {
@@ -292,6 +297,18 @@ impl StatusBoard {
             .collect()
     }
 
+    /// Probe `probe`'s guard is in `phase` (only written when the phase changes).
+    pub fn set_guard_phase(&self, probe: usize, phase: &'static str) {
+        let mut guard = self.probes[probe]
+            .guard
+            .lock()
+            .expect("guard lock is never poisoned");
+        if *guard != Some(phase) {
+            tracing::info!(probe = %self.probes[probe].name, phase, "guard state");
+            *guard = Some(phase);
+        }
+    }
+
     /// The name of probe `probe`.
     pub fn snapshot_name(&self, probe: usize) -> String {
         self.probes[probe].name.clone()
@@ -337,6 +354,7 @@ impl ProbeStatus {
             recovery: Mutex::new(None),
             recovered: Mutex::new(None),
             history: history::ProbeHistory::new(),
+            guard: Mutex::new(None),
         }
     }
 
@@ -357,6 +375,7 @@ impl ProbeStatus {
                 .lock()
                 .expect("report lock is never poisoned")
                 .clone(),
+            guard: *self.guard.lock().expect("guard lock is never poisoned"),
         }
     }
 }

@@ -31,6 +31,14 @@ async fn a_failing_target_trips_the_guard_and_the_probe_pauses() {
         Some(1.0),
         "{text}"
     );
+    let status: serde_json::Value =
+        serde_json::from_str(&get(exporter.addr, "/api/v1/status", None).await.1).expect("json");
+    assert_eq!(
+        status["probes"][0]["guard"], "paused",
+        "the guard's state is in the status API"
+    );
+    let page = get(exporter.addr, "/", None).await.1;
+    assert!(page.contains("guard: paused"), "and on the status page");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let text = get(exporter.addr, "/metrics", None).await.1;
     exporter.shutdown().await;
