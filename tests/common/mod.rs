@@ -67,6 +67,11 @@ pub fn plan(yaml: &str) -> Plan {
 
 /// Runs a plan with a listener on a free loopback port.
 pub async fn spawn_plan(plan: Plan) -> Exporter {
+    spawn_plan_with_history(plan, loadprobe::status::history::SAMPLE_PERIOD).await
+}
+
+/// Runs a plan, sampling the status page's charts every `history_period`.
+pub async fn spawn_plan_with_history(plan: Plan, history_period: Duration) -> Exporter {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind exporter");
@@ -76,9 +81,15 @@ pub async fn spawn_plan(plan: Plan) -> Exporter {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        loadprobe::run(plan, vec![listener], "/metrics", shutdown)
-            .await
-            .expect("run succeeds")
+        loadprobe::run_with_history_period(
+            plan,
+            vec![listener],
+            "/metrics",
+            history_period,
+            shutdown,
+        )
+        .await
+        .expect("run succeeds")
     });
     Exporter {
         addr,
@@ -182,29 +193,5 @@ pub fn sum(text: &str, name: &str, contains: &[&str]) -> f64 {
 
 /// Like [`spawn_exporter`], sampling the status page's charts every `history_period`.
 pub async fn spawn_exporter_with_history(yaml: &str, history_period: Duration) -> Exporter {
-    let plan = plan(yaml);
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind exporter");
-    let addr = listener.local_addr().expect("exporter address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        loadprobe::run_with_history_period(
-            plan,
-            vec![listener],
-            "/metrics",
-            history_period,
-            shutdown,
-        )
-        .await
-        .expect("run succeeds")
-    });
-    Exporter {
-        addr,
-        stop: Some(stop),
-        task,
-    }
+    spawn_plan_with_history(plan(yaml), history_period).await
 }
