@@ -2,7 +2,6 @@
 //! config with every path, header, JSONPath, regex and variable name checked at load time.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
@@ -16,6 +15,8 @@ use super::{Problems, Target, check_name, header_map};
 use crate::config::{ProbeConfig, StepConfig};
 
 mod checks;
+
+pub use checks::{Expect, JsonCheck, JsonExpect};
 
 /// One HTTP request of a probe, ready to send.
 #[derive(Debug, Clone)]
@@ -56,58 +57,6 @@ impl Step {
                 .iter()
                 .any(|e| !matches!(e.from, ExtractFrom::Header(_)))
     }
-}
-
-/// What makes a response a success.
-#[derive(Debug, Clone, Default)]
-pub struct Expect {
-    /// Accepted codes; empty means any 2xx.
-    pub status: Vec<u16>,
-    /// Text the body must contain.
-    pub body_contains: Option<String>,
-    /// Slowest acceptable latency.
-    pub max_latency: Option<Duration>,
-    /// Checks on the JSON body.
-    pub json: Vec<JsonCheck>,
-    /// Headers that must have exactly these (rendered) values.
-    pub header: Vec<(HeaderName, Template)>,
-}
-
-impl Expect {
-    /// Whether `code` is an accepted status.
-    pub fn accepts_status(&self, code: u16) -> bool {
-        if self.status.is_empty() {
-            (200..300).contains(&code)
-        } else {
-            self.status.contains(&code)
-        }
-    }
-}
-
-/// One check on the JSON body.
-#[derive(Debug, Clone)]
-pub struct JsonCheck {
-    /// What it selects.
-    pub path: JsonPath,
-    /// The path as written, for messages.
-    pub text: String,
-    /// What must hold of the selection.
-    pub expect: JsonExpect,
-}
-
-/// What must hold of a JSONPath selection.
-#[derive(Debug, Clone)]
-pub enum JsonExpect {
-    /// Exactly one value, equal to this.
-    Equals(serde_json::Value),
-    /// Exactly one string value, equal to this rendered template.
-    EqualsTemplate(Template),
-    /// Something (`true`) or nothing (`false`) is selected.
-    Exists(bool),
-    /// Exactly one array, object or string of this length.
-    Length(usize),
-    /// Exactly one array holding this value, or string containing this text.
-    Contains(serde_json::Value),
 }
 
 /// A value taken from a response into a variable.

@@ -262,7 +262,7 @@ mod tests {
 
     fn history_at(start: Instant) -> ProbeHistory {
         let history = ProbeHistory::new();
-        history.ring.lock().unwrap().previous.at = start;
+        history.ring.lock().expect("test lock").previous.at = start;
         history
     }
 

@@ -4,10 +4,64 @@ use http::header::HeaderName;
 use regex::Regex;
 use serde_json_path::JsonPath;
 
-use super::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect};
+use std::time::Duration;
+
+use super::{ExtractFrom, Extraction};
 use crate::config::{ExpectConfig, JsonCheckConfig, StepConfig};
 use crate::plan::Problems;
 use crate::plan::template::{Escape, Template, Var};
+
+/// What makes a response a success.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    /// Accepted codes; empty means any 2xx.
+    pub status: Vec<u16>,
+    /// Text the body must contain.
+    pub body_contains: Option<String>,
+    /// Slowest acceptable latency.
+    pub max_latency: Option<Duration>,
+    /// Checks on the JSON body.
+    pub json: Vec<JsonCheck>,
+    /// Headers that must have exactly these (rendered) values.
+    pub header: Vec<(HeaderName, Template)>,
+}
+
+impl Expect {
+    /// Whether `code` is an accepted status.
+    pub fn accepts_status(&self, code: u16) -> bool {
+        if self.status.is_empty() {
+            (200..300).contains(&code)
+        } else {
+            self.status.contains(&code)
+        }
+    }
+}
+
+/// One check on the JSON body.
+#[derive(Debug, Clone)]
+pub struct JsonCheck {
+    /// What it selects.
+    pub path: JsonPath,
+    /// The path as written, for messages.
+    pub text: String,
+    /// What must hold of the selection.
+    pub expect: JsonExpect,
+}
+
+/// What must hold of a JSONPath selection.
+#[derive(Debug, Clone)]
+pub enum JsonExpect {
+    /// Exactly one value, equal to this.
+    Equals(serde_json::Value),
+    /// Exactly one string value, equal to this rendered template.
+    EqualsTemplate(Template),
+    /// Something (`true`) or nothing (`false`) is selected.
+    Exists(bool),
+    /// Exactly one array, object or string of this length.
+    Length(usize),
+    /// Exactly one array holding this value, or string containing this text.
+    Contains(serde_json::Value),
+}
 
 pub(super) fn build_expect(
     field: &str,
