@@ -18,6 +18,8 @@
 //! - [`config`]: the YAML schema and loading, `${VAR}` substitution.
 //! - [`plan`]: the validated model; every string becomes a typed value here.
 //! - [`arrival`]: pure arrival-offset maths.
+//! - [`engine`]: the running probes and samplers; applies a new plan on reload.
+//! - [`control`]: reload and run-now commands from signals and endpoints.
 //! - [`scheduler`]: one task per probe; runs, arrivals, `max_in_flight`, drops.
 //! - [`runner`]: one iteration: steps in order, checks; returns an [`runner::IterationReport`].
 //! - [`client`]: the pooled HTTP client of a target and sending one request.
@@ -37,7 +39,9 @@
 pub mod arrival;
 pub mod client;
 pub mod config;
+pub mod control;
 pub mod demo;
+pub mod engine;
 pub mod guard;
 pub mod memory;
 pub mod metrics;
@@ -50,21 +54,18 @@ pub mod scheduler;
 pub mod server;
 pub mod status;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::guard::{Guard, RateCap};
-use crate::memory::MemorySampler;
+use crate::control::{Command, Control, ReloadSummary};
+use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::runner::Runner;
-use crate::scheduler::ProbeSchedule;
 use crate::server::AppState;
 use crate::status::{ProbeSnapshot, StatusBoard};
 
@@ -88,6 +89,44 @@ pub enum RunError {
     Client(#[from] client::ClientError),
 }
 
+/// Reads the configuration again for a reload: the new plan, or why it is invalid.
+pub type PlanSource = Arc<dyn Fn() -> Result<Plan, String> + Send + Sync>;
+
+/// How [`run_with`] serves and reloads.
+pub struct RunOptions {
+    /// Where metrics are served (`--web.telemetry-path`).
+    pub telemetry_path: String,
+    /// Time between two samples of the status page's charts.
+    pub history_period: Duration,
+    /// Where a reload reads the configuration; without one, reloads are refused.
+    pub source: Option<PlanSource>,
+    /// The command channel (SIGHUP and the HTTP endpoints hold the [`Control`]).
+    pub control: (Control, mpsc::Receiver<Command>),
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("telemetry_path", &self.telemetry_path)
+            .field("history_period", &self.history_period)
+            .field("reloadable", &self.source.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunOptions {
+    /// Serving on `telemetry_path`, charts sampled every [`status::history::SAMPLE_PERIOD`],
+    /// no reload source.
+    pub fn new(telemetry_path: &str) -> Self {
+        Self {
+            telemetry_path: telemetry_path.to_owned(),
+            history_period: status::history::SAMPLE_PERIOD,
+            source: None,
+            control: Control::channel(8),
+        }
+    }
+}
+
 /// Runs `plan`, serving loadprobe's endpoints on `listeners`, until `shutdown` completes.
 ///
 /// Shutdown stops new arrivals, lets in-flight iterations finish for up to the plan's
@@ -99,8 +138,7 @@ pub async fn run(
     telemetry_path: &str,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Vec<ProbeSnapshot>, RunError> {
-    let period = status::history::SAMPLE_PERIOD;
-    run_with_history_period(plan, listeners, telemetry_path, period, shutdown).await
+    run_with(plan, listeners, RunOptions::new(telemetry_path), shutdown).await
 }
 
 /// [`run`], sampling the status page's charts every `history_period` instead of every
@@ -109,7 +147,22 @@ pub async fn run_with_history_period(
     plan: Plan,
     listeners: Vec<TcpListener>,
     telemetry_path: &str,
-    history_period: std::time::Duration,
+    history_period: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Vec<ProbeSnapshot>, RunError> {
+    let options = RunOptions {
+        history_period,
+        ..RunOptions::new(telemetry_path)
+    };
+    run_with(plan, listeners, options, shutdown).await
+}
+
+/// [`run`] with every option: reloads come through `options.control` (answered here,
+/// between arrivals of the running probes, which never wait for it).
+pub async fn run_with(
+    plan: Plan,
+    listeners: Vec<TcpListener>,
+    options: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Vec<ProbeSnapshot>, RunError> {
     let metrics = Arc::new(Metrics::new(&plan));
@@ -133,16 +186,18 @@ pub async fn run_with_history_period(
     }
     // The charts' sampler stops with the servers, so the drain shows on the charts too.
     let sampler =
-        status::history::sample_every(status.clone(), history_period, stop_servers.clone());
+        status::history::sample_every(status.clone(), options.history_period, stop_servers.clone());
     servers.spawn(async move {
         sampler.await;
         Ok(())
     });
+    let (control, commands) = options.control;
     let state = AppState {
         metrics: metrics.clone(),
         status: status.clone(),
-        telemetry_path: telemetry_path.to_owned(),
-        history_period,
+        telemetry_path: options.telemetry_path.clone(),
+        history_period: options.history_period,
+        control: Some(control),
     };
     let router = server::router(state);
     for listener in listeners {
@@ -152,26 +207,24 @@ pub async fn run_with_history_period(
             stop_servers.clone(),
         ));
     }
-    let stop_arrivals = CancellationToken::new();
-    let iterations = TaskTracker::new();
-    let mut schedules = start_schedules(&plan, &metrics, &status, &iterations, &stop_arrivals)?;
+    let mut engine = Engine::new(metrics.clone(), status.clone());
+    engine.apply(&plan).await?;
     tracing::info!(
         probes = plan.probes.len(),
         targets = plan.targets.len(),
         "loadprobe started"
     );
-
-    shutdown.await;
+    let mut running = Running {
+        engine,
+        plan,
+        source: options.source,
+        metrics,
+        status: status.clone(),
+    };
+    running.serve_commands(commands, shutdown).await;
     tracing::info!("shutting down: stopping arrivals, draining in-flight iterations");
-    stop_arrivals.cancel();
-    while schedules.join_next().await.is_some() {}
-    iterations.close();
-    if tokio::time::timeout(plan.global.drain_timeout, iterations.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(timeout = ?plan.global.drain_timeout, "drain timeout expired; abandoning in-flight iterations");
-    }
+    let drain_timeout = running.plan.global.drain_timeout;
+    running.engine.shutdown(drain_timeout).await;
     let snapshots = status.snapshot();
     for probe in &snapshots {
         log_summary(probe);
@@ -185,52 +238,93 @@ pub async fn run_with_history_period(
     Ok(snapshots)
 }
 
-fn start_schedules(
-    plan: &Plan,
-    metrics: &Arc<Metrics>,
-    status: &Arc<StatusBoard>,
-    iterations: &TaskTracker,
-    shutdown: &CancellationToken,
-) -> Result<JoinSet<()>, RunError> {
-    let mut clients = HashMap::new();
-    for target in &plan.targets {
-        clients.insert(target.name.clone(), client::build(target)?);
+/// The engine with the plan it runs, answering commands until shutdown.
+struct Running {
+    engine: Engine,
+    plan: Plan,
+    source: Option<PlanSource>,
+    metrics: Arc<Metrics>,
+    status: Arc<StatusBoard>,
+}
+
+impl Running {
+    async fn serve_commands(
+        &mut self,
+        mut commands: mpsc::Receiver<Command>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let command = tokio::select! {
+                () = &mut shutdown => return,
+                command = commands.recv() => command,
+            };
+            match command {
+                // Every sender is gone: nothing can ask for a reload any more.
+                None => return shutdown.await,
+                Some(Command::Reload { reply }) => {
+                    let _ = reply.send(self.reload().await);
+                }
+                Some(Command::RunNow { probe, reply }) => {
+                    let _ = reply.send(self.engine.run_now(&probe));
+                }
+            }
+        }
     }
-    let rate_cap = plan
-        .global
-        .max_rate
-        .map(|rate| Arc::new(RateCap::new(rate, tokio::time::Instant::now())));
-    let mut schedules = JoinSet::new();
-    for (index, target) in plan.targets.iter().enumerate() {
-        let Some(memory) = target.memory.clone() else {
-            continue;
-        };
-        let sampler = MemorySampler {
-            target: target.clone(),
-            plan: memory,
-            client: clients[&target.name].clone(),
-            metrics: metrics.target(index),
-            status: status.clone(),
-        };
-        schedules.spawn(sampler.run(shutdown.clone()));
+
+    /// Reads and applies the configuration; on any error the running one stays.
+    async fn reload(&mut self) -> Result<ReloadSummary, String> {
+        // Errors may quote YAML after `${VAR}` substitution: mask credentials everywhere.
+        let result = self
+            .load_and_apply()
+            .await
+            .map_err(|e| status::redact_secrets(&e));
+        let now = SystemTime::now();
+        match &result {
+            Ok(summary) => {
+                self.metrics.record_config_load(true, now);
+                self.status.record_reload(None);
+                tracing::info!(
+                    started = ?summary.started,
+                    restarted = ?summary.restarted,
+                    stopped = ?summary.stopped,
+                    unchanged = summary.unchanged.len(),
+                    "configuration reloaded"
+                );
+            }
+            Err(error) => {
+                self.metrics.record_config_load(false, now);
+                self.status.record_reload(Some(error.clone()));
+                tracing::error!(%error, "configuration reload failed; keeping the running configuration");
+            }
+        }
+        result
     }
-    for (index, probe) in plan.probes.iter().enumerate() {
-        let client = clients[&probe.target.name].clone();
-        let schedule = ProbeSchedule {
-            index,
-            probe: probe.clone(),
-            iterate: Arc::new(Runner::new(probe.clone(), client)),
-            metrics: metrics.probe(index),
-            status: status.clone(),
-            iterations: iterations.clone(),
-            shutdown: shutdown.clone(),
-            report_interval: plan.global.report_interval,
-            guard: Guard::for_probe(probe),
-            rate_cap: rate_cap.clone(),
+
+    async fn load_and_apply(&mut self) -> Result<ReloadSummary, String> {
+        let Some(source) = self.source.clone() else {
+            return Err("no configuration file to reload from".to_owned());
         };
-        schedules.spawn(schedule.run());
+        // Feeders and replay logs can be large: read them off the runtime's threads.
+        let plan = tokio::task::spawn_blocking(move || source())
+            .await
+            .map_err(|e| format!("reading the configuration failed: {e}"))??;
+        warn_about_restart_only_changes(&self.plan, &plan, &self.metrics);
+        let summary = self.engine.apply(&plan).await.map_err(|e| format!("{e}"))?;
+        self.plan = plan;
+        Ok(summary)
     }
-    Ok(schedules)
+}
+
+/// Settings a reload cannot change in a running process: said once, in the log.
+fn warn_about_restart_only_changes(old: &Plan, new: &Plan, metrics: &Metrics) {
+    let demo = |p: &Plan| p.demo.as_ref().map(|d| format!("{d:?}"));
+    if demo(old) != demo(new) {
+        tracing::warn!("the demo target's settings change at the next restart");
+    }
+    if new.latency_buckets != metrics.latency_buckets() {
+        tracing::warn!("new SLO latency thresholds become histogram buckets at the next restart");
+    }
 }
 
 fn log_summary(probe: &ProbeSnapshot) {

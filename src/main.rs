@@ -1,13 +1,16 @@
 //! The `loadprobe` binary: flags, logging, config, listeners; then `loadprobe::run` until
 //! SIGTERM or SIGINT.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use loadprobe::config::Config;
+use loadprobe::control::Control;
 use loadprobe::plan::{Plan, Shard};
+use loadprobe::{PlanSource, RunOptions};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -101,11 +104,7 @@ enum LogFormat {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_level, cli.log_format);
-    let config = Config::load(&cli.config_file)
-        .with_context(|| format!("invalid config {}", cli.config_file.display()));
-    let plan = config.and_then(|c| {
-        Plan::try_from(c).with_context(|| format!("invalid config {}", cli.config_file.display()))
-    });
+    let plan = load_plan(&cli.config_file);
     if cli.config_check {
         match plan {
             Ok(_) => println!("{}: valid", cli.config_file.display()),
@@ -121,6 +120,7 @@ fn main() -> anyhow::Result<()> {
         tracing::info!(%shard, "running this replica's share of the load");
         plan = plan.with_shard(shard);
     }
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.worker_threads.max(1))
         .enable_all()
@@ -159,8 +159,42 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
         tracing::info!(address = %listener.local_addr()?, "listening");
         listeners.push(listener);
     }
-    loadprobe::run(plan, listeners, &cli.telemetry_path, shutdown_signal()).await?;
+    let (control, commands) = Control::channel(8);
+    let (path, shard) = (cli.config_file.clone(), cli.shard);
+    let source: PlanSource = Arc::new(move || {
+        let plan = load_plan(&path).map_err(|e| format!("{e:#}"))?;
+        Ok(match shard {
+            Some(shard) => plan.with_shard(shard),
+            None => plan,
+        })
+    });
+    // Installed before the first probe starts: SIGHUP's default action would kill us.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
+    tokio::spawn(reload_on_hangup(hangup, control.clone()));
+    let options = RunOptions {
+        source: Some(source),
+        control: (control, commands),
+        ..RunOptions::new(&cli.telemetry_path)
+    };
+    loadprobe::run_with(plan, listeners, options, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Reads and validates the configuration file into a plan.
+fn load_plan(path: &Path) -> anyhow::Result<Plan> {
+    let config =
+        Config::load(path).with_context(|| format!("invalid config {}", path.display()))?;
+    Plan::try_from(config).with_context(|| format!("invalid config {}", path.display()))
+}
+
+/// Reloads the configuration on every SIGHUP, like every Prometheus exporter; the engine
+/// logs the outcome (and keeps the running configuration when the new one is invalid).
+async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, control: Control) {
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading the configuration");
+        let _ = control.reload().await;
+    }
 }
 
 fn init_logging(level: LogLevel, format: LogFormat) {
@@ -188,14 +222,8 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    // Exporters reload on SIGHUP; until reload exists, SIGHUP must not kill the process
-    // (its default action), so it is caught and the running config is kept.
-    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler installs");
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = terminate.recv() => return,
-            _ = hangup.recv() => tracing::warn!("SIGHUP received: configuration reload is not supported yet; keeping the running configuration"),
-        }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }

@@ -20,12 +20,13 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::plan::Plan;
+use crate::plan::{Plan, Probe, Target};
 
 mod exposition;
 mod labels;
 mod probe;
 mod process;
+mod retire;
 mod target;
 
 pub use exposition::{Format, encode};
@@ -95,6 +96,7 @@ struct Families {
     slo_memory_growth: Family<TargetLabels, FloatGauge>,
     reload_successful: Gauge,
     reload_timestamp: FloatGauge,
+    latency_buckets: Vec<f64>,
 }
 
 /// The process's metrics: the registry to encode and every probe's handles.
@@ -106,10 +108,8 @@ pub struct Metrics {
     probes: Vec<Arc<ProbeMetrics>>,
     /// Handles of each target, in plan order.
     targets: Vec<Arc<TargetMetrics>>,
-    /// Config reload gauges.
-    reload_successful: Gauge,
-    /// Time of the last successful (re)load.
-    reload_timestamp: FloatGauge,
+    /// The registered families, kept so a reload can resolve and retire handles.
+    families: Families,
 }
 
 impl Metrics {
@@ -134,9 +134,45 @@ impl Metrics {
             registry,
             probes,
             targets,
-            reload_successful: families.reload_successful,
-            reload_timestamp: families.reload_timestamp,
+            families,
         }
+    }
+
+    /// Resolves the handles of `probe`, started by a reload. Series that already exist
+    /// (same names and labels) are reused, so their counters continue.
+    /// Also counts the lines its replay log could not parse, once per start.
+    pub fn resolve_probe(&self, probe: &Probe) -> Arc<ProbeMetrics> {
+        if let Some(replay) = &probe.replay {
+            let labels = ProbeLabels {
+                probe: probe.name.clone(),
+            };
+            self.families
+                .replay_skipped
+                .get_or_create(&labels)
+                .inc_by(replay.skipped_lines);
+        }
+        Arc::new(ProbeMetrics::resolve(probe, &self.families))
+    }
+
+    /// Removes every series of `probe` (with handles `handles`): a reload stopped it.
+    pub fn retire_probe(&self, probe: &Probe, handles: &ProbeMetrics) {
+        retire::retire_probe(probe, handles, &self.families);
+    }
+
+    /// Resolves the handles of `target`, started by a reload.
+    pub fn resolve_target(&self, target: &Target) -> Arc<TargetMetrics> {
+        Arc::new(TargetMetrics::resolve(target, &self.families))
+    }
+
+    /// Removes every series of `target`: a reload removed or changed it.
+    pub fn retire_target(&self, target: &Target) {
+        retire::retire_target(target, &self.families);
+    }
+
+    /// The histogram buckets the duration families were registered with: fixed for the
+    /// process's life (a reload cannot re-bucket a registered histogram).
+    pub fn latency_buckets(&self) -> &[f64] {
+        &self.families.latency_buckets
     }
 
     /// The registry, for encoding.
@@ -156,9 +192,9 @@ impl Metrics {
 
     /// Records the outcome of loading the configuration.
     pub fn record_config_load(&self, successful: bool, at: SystemTime) {
-        self.reload_successful.set(i64::from(successful));
+        self.families.reload_successful.set(i64::from(successful));
         if successful {
-            self.reload_timestamp.set(unix_seconds(at));
+            self.families.reload_timestamp.set(unix_seconds(at));
         }
     }
 }
@@ -199,6 +235,7 @@ impl Families {
             slo_memory_growth: Family::default(),
             reload_successful: Gauge::default(),
             reload_timestamp: FloatGauge::default(),
+            latency_buckets: latency_buckets.to_vec(),
         }
     }
 }

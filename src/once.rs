@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::plan::{Plan, Schedule};
 use crate::runner::Runner;
 use crate::scheduler::ProbeSchedule;
-use crate::status::{RunReport, StatusBoard};
+use crate::status::{ProbeBoard, RunReport, StatusBoard};
 
 /// A run length for continuous probes, which have none of their own.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
@@ -96,12 +96,13 @@ pub async fn run(
     }
     let metrics = Metrics::new(&plan);
     let status = Arc::new(StatusBoard::new(&plan));
+    let board = status.probe(index);
     let schedule = ProbeSchedule {
-        index,
         probe: probe.clone(),
         iterate: Arc::new(Runner::new(probe.clone(), client::build(&probe.target)?)),
         metrics: metrics.probe(index),
-        status: status.clone(),
+        status: board.clone(),
+        run_now: Arc::default(),
         iterations: TaskTracker::new(),
         shutdown: CancellationToken::new(),
         report_interval: plan.global.report_interval,
@@ -111,7 +112,7 @@ pub async fn run(
             .max_rate
             .map(|rate| Arc::new(RateCap::new(rate, tokio::time::Instant::now()))),
     };
-    let progress = progress_line(status.clone(), index, run_for);
+    let progress = progress_line(board, run_for);
     let report = schedule.run_once(run_for).await;
     progress.abort();
     stop_demo.cancel();
@@ -124,11 +125,7 @@ pub async fn run(
 
 /// Redraws `elapsed · requests · errors · throttled · dropped` on stderr until aborted
 /// (hidden when stderr is not a terminal).
-fn progress_line(
-    status: Arc<StatusBoard>,
-    index: usize,
-    run_for: Duration,
-) -> tokio::task::JoinHandle<()> {
+fn progress_line(status: ProbeBoard, run_for: Duration) -> tokio::task::JoinHandle<()> {
     let bar = indicatif::ProgressBar::new(run_for.as_millis() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {elapsed}/{duration} {msg}")
@@ -137,7 +134,7 @@ fn progress_line(
     let started = SystemTime::now();
     tokio::spawn(async move {
         loop {
-            let totals = status.snapshot()[index].totals.clone();
+            let totals = status.snapshot().totals;
             bar.set_position(started.elapsed().unwrap_or_default().as_millis() as u64);
             bar.set_message(format!(
                 "requests {} · errors {} · throttled {} · dropped {}",

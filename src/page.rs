@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use crate::status::{FailureRecord, ProbeSnapshot, RunReport, RunState, snippet};
+use crate::status::{ConfigStatus, FailureRecord, ProbeSnapshot, RunReport, RunState, snippet};
 
 mod report;
 
@@ -31,6 +31,7 @@ pub fn render(
     telemetry_path: &str,
     probes: &[ProbeSnapshot],
     failures: &[FailureRecord],
+    config: &ConfigStatus,
 ) -> String {
     let mut html = String::with_capacity(32 * 1024);
     let _ = write!(
@@ -46,6 +47,7 @@ pub fn render(
         env!("CARGO_PKG_VERSION"),
         escape(telemetry_path),
     );
+    reload_banner(&mut html, config);
     summary(&mut html, probes);
     for (index, probe) in probes.iter().enumerate() {
         probe_section(&mut html, index, probe);
@@ -84,6 +86,22 @@ fn summary(html: &mut String, probes: &[ProbeSnapshot]) {
         );
     }
     html.push_str("</table></section>");
+}
+
+/// Says, above everything, that the last reload was rejected and why.
+fn reload_banner(html: &mut String, config: &ConfigStatus) {
+    if config.last_reload_successful {
+        return;
+    }
+    let _ = write!(
+        html,
+        "<section class=\"reload-failed\" id=\"reload-failed\"><h2>Configuration reload failed</h2>\
+         <p>The running configuration, loaded at {}, is kept.</p><pre>{}</pre></section>",
+        jiff::Timestamp::from_second(config.last_success_at as i64)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        escape(config.error.as_deref().unwrap_or_default()),
+    );
 }
 
 fn probe_section(html: &mut String, index: usize, p: &ProbeSnapshot) {
@@ -244,7 +262,7 @@ mod tests {
             detail: "<script>".into(),
             response: None,
         };
-        let html = render("/metrics", &[], &[failure]);
+        let html = render("/metrics", &[], &[failure], &ConfigStatus::default());
         assert!(html.contains("&lt;script&gt;"));
         assert_eq!(html.matches("<script>").count(), 1, "only the chart script");
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 mod data;
+mod fingerprint;
 mod load;
 mod probe;
 mod replay;
@@ -91,6 +92,8 @@ pub struct Probe {
     pub slo: SloConfig,
     /// When to pause while the target is failing.
     pub guard: Option<GuardConfig>,
+    /// Equal for two loads of the same configuration and data (see `fingerprint.rs`).
+    pub fingerprint: u64,
 }
 
 impl Probe {
@@ -312,7 +315,14 @@ fn build_probe(
         });
         load
     });
+    let fingerprint = fingerprint::Fingerprint::default()
+        .debug(p)
+        .hash(&target.fingerprint)
+        .hash(&data.as_ref().map(Feeder::content_hash))
+        .debug(&replay.as_ref().map(|r| &r.entries))
+        .finish();
     Some(Probe {
+        fingerprint,
         name: p.name.clone(),
         target,
         schedule: schedule?,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,7 +19,7 @@ use crate::guard::{Guard, Phase, RateCap};
 use crate::metrics::{DropReason, ProbeMetrics};
 use crate::plan::{Probe, Schedule};
 use crate::runner::{IterationReport, Runner};
-use crate::status::{RunReport, RunState, StatusBoard, unix_seconds};
+use crate::status::{ProbeBoard, RunReport, RunState, unix_seconds};
 
 mod cron;
 
@@ -56,17 +56,16 @@ struct Due {
 #[derive(Debug)]
 struct Finished {
     metrics: Arc<ProbeMetrics>,
-    status: Arc<StatusBoard>,
+    status: ProbeBoard,
     guard: Option<Arc<Guard>>,
-    index: usize,
 }
 
 impl Finished {
     fn record(&self, report: &IterationReport) {
         let succeeded = report.succeeded();
         self.metrics.record_iteration(report, succeeded);
-        self.status.record_iteration(self.index, report, succeeded);
-        if let Some(recovery) = self.status.record_recovery_report(self.index, report) {
+        self.status.record_iteration(report, succeeded);
+        if let Some(recovery) = self.status.record_recovery_report(report) {
             self.metrics.record_recovery(recovery.seconds());
         }
         if let Some(reason) = self
@@ -74,13 +73,12 @@ impl Finished {
             .as_ref()
             .and_then(|g| g.record(report, Instant::now()))
         {
-            let probe = &self.status.snapshot_name(self.index);
+            let probe = self.status.name();
             tracing::warn!(probe, reason = reason.as_str(), "guard paused the probe");
             self.metrics.record_guard_trip(reason);
             self.metrics.record_guard_paused(true);
             if let Some(guard) = &self.guard {
-                self.status
-                    .set_guard_phase(self.index, guard.phase().as_str());
+                self.status.set_guard_phase(guard.phase().as_str());
             }
         }
     }
@@ -89,16 +87,16 @@ impl Finished {
 /// Everything one probe's schedule needs; cheap handles only.
 #[derive(Debug)]
 pub struct ProbeSchedule<I> {
-    /// Index of the probe in the plan (and in `status`).
-    pub index: usize,
     /// The probe.
     pub probe: Arc<Probe>,
     /// Runs its iterations.
     pub iterate: Arc<I>,
     /// Its metric handles.
     pub metrics: Arc<ProbeMetrics>,
-    /// The shared status board.
-    pub status: Arc<StatusBoard>,
+    /// Its entry on the status board.
+    pub status: ProbeBoard,
+    /// Starts a run now when the probe is between runs (`POST /api/v1/probes/{name}/run`).
+    pub run_now: Arc<Notify>,
     /// Where iterations run, so shutdown can wait for them.
     pub iterations: TaskTracker,
     /// Stops new arrivals.
@@ -124,7 +122,7 @@ impl<I: Iterate> ProbeSchedule<I> {
             Schedule::Every { every, run_for } => self.run_every(&in_flight, every, run_for).await,
             Schedule::Cron { cron, run_for } => self.run_cron(&in_flight, &cron, run_for).await,
         }
-        self.status.set_state(self.index, RunState::Stopped);
+        self.status.set_state(RunState::Stopped);
     }
 
     /// A run at start-up, then one every `every` from then; slots that pass while a run
@@ -134,7 +132,7 @@ impl<I: Iterate> ProbeSchedule<I> {
         let mut slot: u32 = 0;
         loop {
             let slot_start = origin + every * slot;
-            if !self.wait_until(slot_start).await {
+            if !self.wait_for_run(slot_start).await {
                 return;
             }
             self.run_bounded(in_flight, run_for).await;
@@ -150,12 +148,9 @@ impl<I: Iterate> ProbeSchedule<I> {
             slot = next;
             let next_run = SystemTime::now()
                 + (origin + every * slot).saturating_duration_since(Instant::now());
-            self.status.set_state(
-                self.index,
-                RunState::Waiting {
-                    next_run: Some(unix_seconds(next_run)),
-                },
-            );
+            self.status.set_state(RunState::Waiting {
+                next_run: Some(unix_seconds(next_run)),
+            });
         }
     }
 
@@ -174,13 +169,10 @@ impl<I: Iterate> ProbeSchedule<I> {
             };
             let wait = cron::duration_between(&now, &next);
             let next_run = unix_seconds(SystemTime::now() + wait);
-            self.status.set_state(
-                self.index,
-                RunState::Waiting {
-                    next_run: Some(next_run),
-                },
-            );
-            if !self.wait_until(Instant::now() + wait).await {
+            self.status.set_state(RunState::Waiting {
+                next_run: Some(next_run),
+            });
+            if !self.wait_for_run(Instant::now() + wait).await {
                 return;
             }
             self.run_bounded(in_flight, run_for).await;
@@ -195,8 +187,9 @@ impl<I: Iterate> ProbeSchedule<I> {
     pub async fn run_once(&self, run_for: Duration) -> RunReport {
         let in_flight = Arc::new(Semaphore::new(self.probe.max_in_flight));
         self.run_bounded(&in_flight, run_for).await;
-        self.status.set_state(self.index, RunState::Stopped);
-        self.status.snapshot()[self.index]
+        self.status.set_state(RunState::Stopped);
+        self.status
+            .snapshot()
             .last_report
             .clone()
             .expect("a finished run leaves a report")
@@ -207,6 +200,20 @@ impl<I: Iterate> ProbeSchedule<I> {
         tokio::select! {
             biased;
             () = self.shutdown.cancelled() => false,
+            () = sleep_until(at) => true,
+        }
+    }
+
+    /// Sleeps until the next run is due at `at`, or until a run is asked for now; false
+    /// when shutdown came first.
+    async fn wait_for_run(&self, at: Instant) -> bool {
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => false,
+            () = self.run_now.notified() => {
+                tracing::info!(probe = %self.probe.name, "run requested now");
+                true
+            }
             () = sleep_until(at) => true,
         }
     }
@@ -241,13 +248,10 @@ impl<I: Iterate> ProbeSchedule<I> {
         let start = Instant::now();
         tracing::info!(probe = %self.probe.name, rate = self.probe.replica_rate(), run_for = ?run_for, "run started");
         self.metrics.record_run_start(self.probe.replica_rate());
-        self.status.open_window(self.index);
-        self.status.set_state(
-            self.index,
-            RunState::Running {
-                since: unix_seconds(SystemTime::now()),
-            },
-        );
+        self.status.open_window();
+        self.status.set_state(RunState::Running {
+            since: unix_seconds(SystemTime::now()),
+        });
         let mut arrivals = Arrivals::new(&self.probe.load, self.probe.shard, run_for);
         let mut iteration: u64 = 0;
         let mut last_burst = None;
@@ -275,8 +279,7 @@ impl<I: Iterate> ProbeSchedule<I> {
                 arrivals.next();
                 if arrival.burst && last_burst != Some(arrival.offset) {
                     last_burst = Some(arrival.offset);
-                    self.status
-                        .start_recovery(self.index, start + arrival.offset);
+                    self.status.start_recovery(start + arrival.offset);
                 }
                 self.dispatch(
                     in_flight,
@@ -309,18 +312,17 @@ impl<I: Iterate> ProbeSchedule<I> {
         let Due { at: due, iteration } = due;
         self.metrics.record_arrival();
         let permit = self.admit(in_flight, now);
-        self.status.record_arrival(self.index, permit.is_err());
+        self.status.record_arrival(permit.is_err());
         let permit = match permit {
             Ok(permit) => permit,
             Err(reason) => return self.metrics.record_dropped_arrival(reason),
         };
-        self.status.record_recovery_start(self.index, due);
+        self.status.record_recovery_start(due);
         self.metrics.record_iteration_start(now - due);
         let finished = Finished {
             metrics: self.metrics.clone(),
             status: self.status.clone(),
             guard: self.guard.clone(),
-            index: self.index,
         };
         let iterate = self.iterate.clone();
         let iteration = async move {
@@ -350,7 +352,7 @@ impl<I: Iterate> ProbeSchedule<I> {
             let admitted = guard.admit(now);
             let phase = guard.phase();
             self.metrics.record_guard_paused(phase != Phase::Running);
-            self.status.set_guard_phase(self.index, phase.as_str());
+            self.status.set_guard_phase(phase.as_str());
             if !admitted {
                 return Err(DropReason::Paused);
             }
@@ -367,7 +369,7 @@ impl<I: Iterate> ProbeSchedule<I> {
     /// Closes the current report window and exports its verdict.
     /// `span` is a bounded run's length; a continuous window spans until now.
     fn close_window(&self, span: Option<Duration>) {
-        let report = self.status.close_window(self.index, span);
+        let report = self.status.close_window(span);
         self.metrics.record_run_report(&report, SystemTime::now());
         // One line per run (or report window), never one per request.
         let violations = report.violations().join("; ");

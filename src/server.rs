@@ -20,7 +20,7 @@ use crate::memory::MemorySnapshot;
 use crate::metrics::{self, Format, Metrics};
 use crate::page;
 use crate::status::history::{self, ProbeHistorySnapshot};
-use crate::status::{FailureRecord, ProbeSnapshot, StatusBoard};
+use crate::status::{ConfigStatus, FailureRecord, ProbeSnapshot, StatusBoard};
 
 /// What the handlers read.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct AppState {
     pub telemetry_path: String,
     /// Time between two samples of the status page's charts.
     pub history_period: Duration,
+    /// Sends reload and run-now commands to the engine.
+    pub control: Option<crate::control::Control>,
 }
 
 /// Body of `GET /api/v1/status`.
@@ -46,6 +48,8 @@ pub struct StatusResponse {
     pub targets: Vec<MemorySnapshot>,
     /// The latest failures, newest first.
     pub recent_failures: Vec<FailureRecord>,
+    /// How the last configuration (re)load went.
+    pub config: ConfigStatus,
 }
 
 /// Body of `GET /api/v1/history`: the status page's chart data.
@@ -105,6 +109,7 @@ async fn api_status(State(state): State<AppState>) -> Json<StatusResponse> {
         probes: state.status.snapshot(),
         targets: state.status.memory(),
         recent_failures: state.status.recent_failures(),
+        config: state.status.config(),
     })
 }
 
@@ -121,5 +126,6 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
         &state.telemetry_path,
         &state.status.snapshot(),
         &state.status.recent_failures(),
+        &state.status.config(),
     ))
 }

@@ -6,29 +6,25 @@
 //! snapshots. Memory is bounded: fixed-size HDR histograms per step and a fixed-length ring.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::config::SloConfig;
 use crate::memory::MemorySnapshot;
-use crate::outcome::{Outcome, Reason};
 use crate::plan::{Plan, Probe, Schedule};
-use crate::runner::IterationReport;
 
 mod counts;
 pub mod history;
+mod probe;
 mod recovery;
 mod redact;
 mod verdict;
 
 pub use counts::CountValues;
-use counts::Counts;
+pub use probe::{ProbeBoard, ProbeStatus};
 pub use recovery::RecoveryResult;
-pub use redact::{SNIPPET_BYTES, snippet};
+pub use redact::{SNIPPET_BYTES, redact_secrets, snippet};
 
 pub use verdict::{RunReport, SloVerdict, StepLatency};
 
@@ -40,12 +36,28 @@ const MAX_TRACKED_MICROS: u64 = 3_600_000_000;
 /// Status of every probe plus recent failures.
 #[derive(Debug)]
 pub struct StatusBoard {
-    /// One entry per probe, in plan order.
-    probes: Vec<ProbeStatus>,
+    /// One entry per probe, in plan order; a reload swaps the list, keeping unchanged
+    /// probes' entries.
+    probes: RwLock<Vec<Arc<ProbeStatus>>>,
     /// The latest failures across probes, newest last.
     failures: Mutex<VecDeque<FailureRecord>>,
     /// The latest memory snapshot of each sampled target.
     memory: Mutex<BTreeMap<String, MemorySnapshot>>,
+    /// How the last configuration (re)load went.
+    config: Mutex<ConfigStatus>,
+}
+
+/// How the last configuration (re)load went, for the status page and `/api/v1/status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConfigStatus {
+    /// Whether the last attempt succeeded (the first load always did: it is a start-up error).
+    pub last_reload_successful: bool,
+    /// When the running configuration was loaded, Unix seconds.
+    pub last_success_at: f64,
+    /// When the last attempt failed, Unix seconds.
+    pub last_failure_at: Option<f64>,
+    /// Why it failed (the validation errors), while the last attempt is a failure.
+    pub error: Option<String>,
 }
 
 /// One failed request, as shown on the status page.
@@ -85,33 +97,6 @@ pub enum RunState {
     Stopped,
 }
 
-/// Live state of one probe.
-#[derive(Debug)]
-struct ProbeStatus {
-    name: String,
-    target: String,
-    schedule: String,
-    planned_rate: f64,
-    steps: Vec<String>,
-    slo: SloConfig,
-    state: Mutex<RunState>,
-    totals: Counts,
-    window: Counts,
-    /// When the current window opened.
-    window_start: Mutex<SystemTime>,
-    /// Exact latencies of the current window, per step, in microseconds.
-    latencies: Vec<Mutex<Histogram<u64>>>,
-    last_report: Mutex<Option<RunReport>>,
-    /// The measurement after the latest burst, while it is going on.
-    recovery: Mutex<Option<recovery::Recovery>>,
-    /// How the latest measurement ended, until the window that saw it closes.
-    recovered: Mutex<Option<RecoveryResult>>,
-    /// The status page's chart samples (see `history.rs`).
-    history: history::ProbeHistory,
-    /// The guard's phase (`running`, `paused`, …), for probes with a guard.
-    guard: Mutex<Option<&'static str>>,
-}
-
 /// A point-in-time copy of one probe's status.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeSnapshot {
@@ -137,75 +122,56 @@ pub struct ProbeSnapshot {
 impl StatusBoard {
     /// An empty board for the probes of `plan`.
     pub fn new(plan: &Plan) -> Self {
+        let probes = plan
+            .probes
+            .iter()
+            .map(|p| Arc::new(ProbeStatus::new(p)))
+            .collect();
         Self {
-            probes: plan.probes.iter().map(|p| ProbeStatus::new(p)).collect(),
+            probes: RwLock::new(probes),
             failures: Mutex::new(VecDeque::with_capacity(RECENT_FAILURES)),
             memory: Mutex::new(BTreeMap::new()),
+            config: Mutex::new(ConfigStatus {
+                last_reload_successful: true,
+                last_success_at: unix_seconds(SystemTime::now()),
+                ..ConfigStatus::default()
+            }),
         }
     }
 
-    /// An arrival of probe `probe` came due; `dropped` when it was not started.
-    pub fn record_arrival(&self, probe: usize, dropped: bool) {
-        let p = &self.probes[probe];
-        for counts in [&p.totals, &p.window] {
-            counts.arrivals.fetch_add(1, Ordering::Relaxed);
-            if dropped {
-                counts.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+    /// The entry of the probe at `index` in the board's order.
+    pub fn probe(self: &Arc<Self>, index: usize) -> ProbeBoard {
+        ProbeBoard {
+            board: self.clone(),
+            probe: self.probes()[index].clone(),
         }
     }
 
-    /// An iteration of probe `probe` finished.
-    pub fn record_iteration(&self, probe: usize, report: &IterationReport, succeeded: bool) {
-        let p = &self.probes[probe];
-        for counts in [&p.totals, &p.window] {
-            counts.iterations.fetch_add(1, Ordering::Relaxed);
-            counts
-                .failed_iterations
-                .fetch_add(u64::from(!succeeded), Ordering::Relaxed);
-            counts
-                .requests
-                .fetch_add(report.steps.len() as u64, Ordering::Relaxed);
-        }
-        for step in &report.steps {
-            let micros = (step.latency.as_micros() as u64).clamp(1, MAX_TRACKED_MICROS);
-            p.latencies[step.step]
-                .lock()
-                .expect("latency lock is never poisoned")
-                .saturating_record(micros);
-            p.history.record_latency(micros);
-            for counts in [&p.totals, &p.window] {
-                counts.record_step(step.outcome, step.status);
-            }
-            if let Outcome::Failure(reason) = step.outcome {
-                self.record_failure(
-                    p,
-                    step.step,
-                    reason,
-                    step.status,
-                    (step.detail.clone(), step.snippet.clone()),
-                );
-            }
+    /// A fresh entry for `probe`, listed once passed to [`StatusBoard::set_probes`].
+    pub fn fresh_probe(self: &Arc<Self>, probe: &Probe) -> ProbeBoard {
+        ProbeBoard {
+            board: self.clone(),
+            probe: Arc::new(ProbeStatus::new(probe)),
         }
     }
 
-    fn record_failure(
-        &self,
-        p: &ProbeStatus,
-        step: usize,
-        reason: Reason,
-        status: Option<u16>,
-        (detail, response): (Option<String>, Option<String>),
-    ) {
-        let record = FailureRecord {
-            at: unix_seconds(SystemTime::now()),
-            probe: p.name.clone(),
-            step: p.steps[step].clone(),
-            reason: reason.as_str(),
-            status,
-            detail: snippet(&detail.unwrap_or_default()),
-            response: response.as_deref().map(snippet).filter(|s| !s.is_empty()),
-        };
+    /// Lists exactly `probes`, in this order (after a reload).
+    pub fn set_probes(&self, probes: &[ProbeBoard]) {
+        *self
+            .probes
+            .write()
+            .expect("probe list lock is never poisoned") =
+            probes.iter().map(|p| p.probe.clone()).collect();
+    }
+
+    fn probes(&self) -> Vec<Arc<ProbeStatus>> {
+        self.probes
+            .read()
+            .expect("probe list lock is never poisoned")
+            .clone()
+    }
+
+    fn push_failure(&self, record: FailureRecord) {
         let mut failures = self
             .failures
             .lock()
@@ -216,69 +182,30 @@ impl StatusBoard {
         failures.push_back(record);
     }
 
-    /// Probe `probe` changed state.
-    pub fn set_state(&self, probe: usize, state: RunState) {
-        *self.probes[probe]
-            .state
-            .lock()
-            .expect("state lock is never poisoned") = state;
-    }
-
-    /// Opens a new report window for probe `probe` (a run starts).
-    pub fn open_window(&self, probe: usize) {
-        let p = &self.probes[probe];
-        p.window.read(true);
-        for histogram in &p.latencies {
-            histogram
-                .lock()
-                .expect("latency lock is never poisoned")
-                .reset();
+    /// A configuration reload succeeded (`error` is `None`) or was rejected.
+    pub fn record_reload(&self, error: Option<String>) {
+        let now = unix_seconds(SystemTime::now());
+        let mut config = self.config.lock().expect("config lock is never poisoned");
+        config.last_reload_successful = error.is_none();
+        match error {
+            None => config.last_success_at = now,
+            Some(_) => config.last_failure_at = Some(now),
         }
-        *p.window_start
-            .lock()
-            .expect("window lock is never poisoned") = SystemTime::now();
+        config.error = error;
     }
 
-    /// Closes probe `probe`'s window: judges it against the SLOs, keeps and returns the report.
-    /// `span` is the window's length for rates; `None` means from its opening until now.
-    pub fn close_window(&self, probe: usize, span: Option<Duration>) -> RunReport {
-        let p = &self.probes[probe];
-        let started = std::mem::replace(
-            &mut *p
-                .window_start
-                .lock()
-                .expect("window lock is never poisoned"),
-            SystemTime::now(),
-        );
-        let counts = p.window.read(true);
-        let steps = p
-            .steps
-            .iter()
-            .zip(&p.latencies)
-            .map(|(name, histogram)| {
-                let mut histogram = histogram.lock().expect("latency lock is never poisoned");
-                let latency = StepLatency::from_histogram(name, &histogram);
-                histogram.reset();
-                latency
-            })
-            .collect();
-        let elapsed = span.unwrap_or_else(|| started.elapsed().unwrap_or(Duration::ZERO));
-        let recovered = p
-            .recovered
+    /// How the last configuration (re)load went.
+    pub fn config(&self) -> ConfigStatus {
+        self.config
             .lock()
-            .expect("recovery lock is never poisoned")
-            .take();
-        let window = verdict::Window {
-            started: unix_seconds(started),
-            elapsed,
-            recovered,
-            planned_rate: p.planned_rate,
-            counts,
-            steps,
-        };
-        let report = RunReport::judge(&p.slo, window);
-        *p.last_report.lock().expect("report lock is never poisoned") = Some(report.clone());
-        report
+            .expect("config lock is never poisoned")
+            .clone()
+    }
+
+    /// Forgets the memory of targets not in `targets` (they left the configuration).
+    pub fn retain_memory(&self, targets: &[&str]) {
+        let mut memory = self.memory.lock().expect("memory lock is never poisoned");
+        memory.retain(|name, _| targets.contains(&name.as_str()));
     }
 
     /// A target's memory was sampled (or failed to be).
@@ -297,26 +224,9 @@ impl StatusBoard {
             .collect()
     }
 
-    /// Probe `probe`'s guard is in `phase` (only written when the phase changes).
-    pub fn set_guard_phase(&self, probe: usize, phase: &'static str) {
-        let mut guard = self.probes[probe]
-            .guard
-            .lock()
-            .expect("guard lock is never poisoned");
-        if *guard != Some(phase) {
-            tracing::info!(probe = %self.probes[probe].name, phase, "guard state");
-            *guard = Some(phase);
-        }
-    }
-
-    /// The name of probe `probe`.
-    pub fn snapshot_name(&self, probe: usize) -> String {
-        self.probes[probe].name.clone()
-    }
-
     /// Snapshots of every probe.
     pub fn snapshot(&self) -> Vec<ProbeSnapshot> {
-        self.probes.iter().map(ProbeStatus::snapshot).collect()
+        self.probes().iter().map(|p| p.snapshot()).collect()
     }
 
     /// The recent failures, newest first.
@@ -326,57 +236,6 @@ impl StatusBoard {
             .lock()
             .expect("failure ring lock is never poisoned");
         failures.iter().rev().cloned().collect()
-    }
-}
-
-impl ProbeStatus {
-    fn new(probe: &Probe) -> Self {
-        let histogram = || {
-            Histogram::new_with_bounds(1, MAX_TRACKED_MICROS, 3).expect("static bounds are valid")
-        };
-        Self {
-            name: probe.name.clone(),
-            target: probe.target.name.clone(),
-            schedule: describe(&probe.schedule),
-            planned_rate: probe.replica_rate(),
-            steps: probe.steps.iter().map(|s| s.name.clone()).collect(),
-            slo: probe.slo.clone(),
-            state: Mutex::new(RunState::Waiting { next_run: None }),
-            totals: Counts::default(),
-            window: Counts::default(),
-            window_start: Mutex::new(SystemTime::now()),
-            latencies: probe
-                .steps
-                .iter()
-                .map(|_| Mutex::new(histogram()))
-                .collect(),
-            last_report: Mutex::new(None),
-            recovery: Mutex::new(None),
-            recovered: Mutex::new(None),
-            history: history::ProbeHistory::new(),
-            guard: Mutex::new(None),
-        }
-    }
-
-    fn snapshot(&self) -> ProbeSnapshot {
-        ProbeSnapshot {
-            name: self.name.clone(),
-            target: self.target.clone(),
-            schedule: self.schedule.clone(),
-            planned_rate: self.planned_rate,
-            state: self
-                .state
-                .lock()
-                .expect("state lock is never poisoned")
-                .clone(),
-            totals: self.totals.read(false),
-            last_report: self
-                .last_report
-                .lock()
-                .expect("report lock is never poisoned")
-                .clone(),
-            guard: *self.guard.lock().expect("guard lock is never poisoned"),
-        }
     }
 }
 

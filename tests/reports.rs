@@ -23,7 +23,7 @@ fn exact(sorted: &[u64], q: f64) -> u64 {
 fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
     let yaml = "targets: {t: {url: 'http://127.0.0.1:9'}}\nprobes:\n- {name: p, target: t, load: {rate: 1}, request: {}}\n";
     let plan = Plan::try_from(Config::parse(yaml, |_| None).expect("parses")).expect("valid");
-    let board = StatusBoard::new(&plan);
+    let board = std::sync::Arc::new(StatusBoard::new(&plan)).probe(0);
     // A long-tailed mix of latencies in microseconds, from 200 µs to 3 s, in scrambled order.
     let mut latencies: Vec<u64> = (0..20_000u64).map(|i| 200 + (i * i) % 3_000_000).collect();
     let now = Instant::now();
@@ -38,7 +38,6 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
             snippet: None,
         };
         board.record_iteration(
-            0,
             &IterationReport {
                 scenario: 0,
                 planned_steps: 1,
@@ -49,7 +48,7 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
             true,
         );
     }
-    let report = board.close_window(0, Some(Duration::from_secs(20)));
+    let report = board.close_window(Some(Duration::from_secs(20)));
     latencies.sort_unstable();
     let step = &report.steps[0];
     assert_eq!(step.count, 20_000);

@@ -11,6 +11,7 @@ use loadprobe::plan::Plan;
 use loadprobe::runner::{IterationReport, StepReport};
 use loadprobe::scheduler::{Iterate, ProbeSchedule};
 use loadprobe::status::StatusBoard;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -46,6 +47,7 @@ impl Iterate for Stub {
 
 struct Harness {
     stub: Arc<Stub>,
+    run_now: Arc<Notify>,
     metrics: Arc<ProbeMetrics>,
     iterations: TaskTracker,
     shutdown: CancellationToken,
@@ -65,12 +67,13 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
     });
     let iterations = TaskTracker::new();
     let shutdown = CancellationToken::new();
+    let run_now = Arc::new(Notify::new());
     let schedule = ProbeSchedule {
-        index: 0,
         probe: plan.probes[0].clone(),
         iterate: stub.clone(),
         metrics: metrics.clone(),
-        status: Arc::new(StatusBoard::new(&plan)),
+        status: Arc::new(StatusBoard::new(&plan)).probe(0),
+        run_now: run_now.clone(),
         iterations: iterations.clone(),
         shutdown: shutdown.clone(),
         report_interval: Duration::from_secs(60),
@@ -80,6 +83,7 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
     let task = tokio::spawn(schedule.run());
     Harness {
         stub,
+        run_now,
         metrics,
         iterations,
         shutdown,
@@ -106,6 +110,33 @@ async fn arrivals_at_rate_100_are_planned_at_exact_offsets() {
     }
     assert_eq!(h.metrics.arrivals(), 100);
     assert_eq!(h.metrics.dropped_at_max_in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_asked_for_between_runs_starts_at_once_and_the_schedule_goes_on() {
+    let h = start(
+        "{every: 1h, for: 1s}",
+        "{rate: 10, max_in_flight: 100}",
+        Duration::from_millis(5),
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(h.metrics.arrivals(), 10, "the start-up run");
+    h.run_now.notify_one();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        h.metrics.arrivals(),
+        20,
+        "a second run, 50 min before its slot"
+    );
+    let intended = h.stub.intended.lock().expect("lock").clone();
+    let gap = intended[10] - intended[0];
+    assert!(
+        gap >= Duration::from_secs(10) && gap < Duration::from_millis(10_100),
+        "{gap:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(h.metrics.arrivals(), 30, "the hourly slot still runs");
+    assert_eq!(h.metrics.runs_skipped(), 0);
 }
 
 #[tokio::test(start_paused = true)]

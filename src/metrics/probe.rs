@@ -20,7 +20,7 @@ use crate::runner::IterationReport;
 use crate::status::RunReport;
 
 /// The iteration label sets of `probe`: one per scenario of its mix, or just the probe.
-fn iteration_labels(probe: &Probe) -> Vec<IterationLabels> {
+pub(super) fn iteration_labels(probe: &Probe) -> Vec<IterationLabels> {
     if probe.scenarios.is_empty() {
         return vec![IterationLabels {
             probe: probe.name.clone(),
@@ -38,7 +38,7 @@ fn iteration_labels(probe: &Probe) -> Vec<IterationLabels> {
 }
 
 /// The `percentile` labels of `last_run_latency_seconds`, in gauge order.
-const LAST_RUN_PERCENTILES: [&str; 3] = ["p50", "p95", "p99"];
+pub(super) const LAST_RUN_PERCENTILES: [&str; 3] = ["p50", "p95", "p99"];
 
 /// Pre-resolved handles of one probe.
 #[derive(Debug)]
@@ -169,11 +169,6 @@ impl ProbeMetrics {
                 })
             })
             .collect();
-        if let Some(replay) = &probe.replay {
-            f.replay_skipped
-                .get_or_create(&p)
-                .inc_by(replay.skipped_lines);
-        }
         let guarded = probe.guard.is_some();
         let guard_paused = guarded.then(|| f.guard_paused.get_or_create_owned(&p));
         let guard_trips = TripReason::ALL
@@ -331,6 +326,25 @@ impl ProbeMetrics {
     /// Iterations in flight now.
     pub fn in_flight(&self) -> i64 {
         self.in_flight.get()
+    }
+}
+
+impl ProbeMetrics {
+    /// The label sets of every response counter created so far (for retiring them).
+    pub(super) fn response_labels(&self) -> Vec<ResponseLabels> {
+        let mut labels = Vec::new();
+        for step in &self.steps {
+            let known = step
+                .responses
+                .lock()
+                .expect("response cache lock is never poisoned");
+            labels.extend(known.iter().map(|(code, _)| ResponseLabels {
+                probe: step.labels.probe.clone(),
+                step: step.labels.step.clone(),
+                code: *code,
+            }));
+        }
+        labels
     }
 }
 

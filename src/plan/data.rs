@@ -27,6 +27,15 @@ pub struct Feeder {
 }
 
 impl Feeder {
+    /// A hash of the columns and rows, so a reload notices a changed data file.
+    pub fn content_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.columns.hash(&mut hasher);
+        self.rows.hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// Loads `config`, reading files relative to `base_dir`.
     pub fn load(config: &DataConfig, base_dir: &Path) -> Result<Self, String> {
         let records = match (&config.file, &config.rows) {

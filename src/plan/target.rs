@@ -11,6 +11,7 @@ use http::header::HeaderMap;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+use super::fingerprint::Fingerprint;
 use super::{Problems, check_name, check_ratio, header_map};
 use crate::config::{DemoConfig, MemoryConfig, TargetConfig};
 
@@ -48,6 +49,8 @@ pub struct Target {
     pub memory: Option<MemoryPlan>,
     /// Highest acceptable memory growth per hour, as a fraction of the baseline.
     pub memory_growth_per_hour: Option<f64>,
+    /// Equal for two loads of the same configuration (see `fingerprint.rs`).
+    pub fingerprint: u64,
 }
 
 /// How a target's memory is sampled.
@@ -140,7 +143,12 @@ pub(super) fn build_target(
         }
     };
     let headers = header_map(&format!("{field}.headers"), &t.headers, problems)?;
+    let fingerprint = Fingerprint::default()
+        .debug(&(name, t))
+        .hash(&extra_roots)
+        .finish();
     Some(Target {
+        fingerprint,
         name: name.to_owned(),
         url,
         headers,

@@ -207,14 +207,14 @@ impl StatusBoard {
     /// Takes one chart sample of every probe, covering the time since the previous one.
     pub fn sample_history(&self, now: Instant) {
         let at = SystemTime::now();
-        for probe in &self.probes {
+        for probe in &self.probes() {
             probe.history.sample(&probe.totals.read(false), now, at);
         }
     }
 
     /// Every probe's chart samples and objectives, in plan order.
     pub fn history(&self) -> Vec<ProbeHistorySnapshot> {
-        self.probes
+        self.probes()
             .iter()
             .map(|p| ProbeHistorySnapshot {
                 name: p.name.clone(),

@@ -165,18 +165,19 @@ impl Recovery {
     }
 }
 
-impl super::StatusBoard {
-    /// A burst of probe `probe` came due at `burst_at`: measure recovery from it (a burst
-    /// during a measurement starts it over).
-    pub fn start_recovery(&self, probe: usize, burst_at: Instant) {
-        let p = &self.probes[probe];
+impl super::ProbeBoard {
+    /// A burst came due at `burst_at`: measure recovery from it (a burst during a
+    /// measurement starts it over).
+    pub fn start_recovery(&self, burst_at: Instant) {
+        let p = &self.probe;
         *p.recovery.lock().expect("recovery lock is never poisoned") =
             Some(Recovery::new(burst_at, &p.slo));
     }
 
-    /// An iteration of probe `probe` intended at `intended_at` was started.
-    pub fn record_recovery_start(&self, probe: usize, intended_at: Instant) {
-        if let Some(recovery) = self.probes[probe]
+    /// An iteration intended at `intended_at` was started.
+    pub fn record_recovery_start(&self, intended_at: Instant) {
+        if let Some(recovery) = self
+            .probe
             .recovery
             .lock()
             .expect("recovery lock is never poisoned")
@@ -187,12 +188,8 @@ impl super::StatusBoard {
     }
 
     /// Feeds a finished iteration to the measurement; the result when it just ended.
-    pub fn record_recovery_report(
-        &self,
-        probe: usize,
-        report: &IterationReport,
-    ) -> Option<RecoveryResult> {
-        let p = &self.probes[probe];
+    pub fn record_recovery_report(&self, report: &IterationReport) -> Option<RecoveryResult> {
+        let p = &self.probe;
         let mut recovery = p.recovery.lock().expect("recovery lock is never poisoned");
         let measuring = recovery.as_mut()?;
         measuring.completed(report.intended_at, &report.steps);

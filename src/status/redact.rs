@@ -12,16 +12,7 @@ pub const SNIPPET_BYTES: usize = 200;
 /// [`SNIPPET_BYTES`]. Details never hold request headers; this guards against a response
 /// echoing a secret.
 pub fn snippet(detail: &str) -> String {
-    static SECRET: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r#"(?i)((?:authorization|cookie|password|passwd|secret|token|api[_-]?key|session)[\w-]*"?\s*[:=]\s*"?)(?:bearer\s+|basic\s+)?[^\s"&,;}]+|\b(bearer|basic)\s+[\w.~+/=-]+"#,
-        )
-        .expect("static regex is valid")
-    });
-    let redacted = SECRET.replace_all(detail, |caps: &regex::Captures<'_>| match caps.get(1) {
-        Some(key) => format!("{}[redacted]", key.as_str()),
-        None => format!("{} [redacted]", &caps[2]),
-    });
+    let redacted = redact_secrets(detail);
     let mut out: String = redacted.chars().filter(|c| !c.is_control()).collect();
     if out.len() > SNIPPET_BYTES {
         let mut end = SNIPPET_BYTES;
@@ -32,4 +23,22 @@ pub fn snippet(detail: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// `text` with credentials that look like `key=value`, `key: value` or `Bearer token`
+/// masked; everything else, line breaks included, kept (for config errors, which may quote
+/// a line of YAML after `${VAR}` substitution).
+pub fn redact_secrets(text: &str) -> String {
+    static SECRET: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r#"(?i)((?:authorization|cookie|password|passwd|secret|token|api[_-]?key|session)[\w-]*"?\s*[:=]\s*"?)(?:bearer\s+|basic\s+)?[^\s"&,;}]+|\b(bearer|basic)\s+[\w.~+/=-]+"#,
+        )
+        .expect("static regex is valid")
+    });
+    SECRET
+        .replace_all(text, |caps: &regex::Captures<'_>| match caps.get(1) {
+            Some(key) => format!("{}[redacted]", key.as_str()),
+            None => format!("{} [redacted]", &caps[2]),
+        })
+        .into_owned()
 }

@@ -195,3 +195,51 @@ pub fn sum(text: &str, name: &str, contains: &[&str]) -> f64 {
 pub async fn spawn_exporter_with_history(yaml: &str, history_period: Duration) -> Exporter {
     spawn_plan_with_history(plan(yaml), history_period).await
 }
+
+/// A running exporter that reloads from `path` when told through `control`.
+pub struct Reloadable {
+    pub exporter: Exporter,
+    pub control: loadprobe::control::Control,
+}
+
+/// Runs the config file at `path`, reloading from it on `control.reload()`.
+pub async fn spawn_reloadable(path: &std::path::Path) -> Reloadable {
+    let read = {
+        let path = path.to_owned();
+        move || -> Result<Plan, String> {
+            // As the binary reports it: the error and its causes (the line is in a cause).
+            let config =
+                Config::load(&path).map_err(|e| format!("{:#}", anyhow::Error::from(e)))?;
+            Plan::try_from(config).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
+        }
+    };
+    let plan = read().expect("the first config is valid");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind exporter");
+    let addr = listener.local_addr().expect("exporter address");
+    let (control, commands) = loadprobe::control::Control::channel(8);
+    let options = loadprobe::RunOptions {
+        source: Some(std::sync::Arc::new(read)),
+        control: (control.clone(), commands),
+        history_period: Duration::from_millis(200),
+        ..loadprobe::RunOptions::new("/metrics")
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        loadprobe::run_with(plan, vec![listener], options, shutdown)
+            .await
+            .expect("run succeeds")
+    });
+    Reloadable {
+        exporter: Exporter {
+            addr,
+            stop: Some(stop),
+            task,
+        },
+        control,
+    }
+}

@@ -1,0 +1,91 @@
+//! Commands from the HTTP endpoints and signals to the running engine: reload the config,
+//! start a probe's run now.
+//!
+//! The engine owns the receiving end and answers each command on its `oneshot`; senders
+//! (SIGHUP, `POST /-/reload`, `POST /api/v1/probes/{name}/run`) only hold a [`Control`].
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+/// A handle that sends commands to the engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Control {
+    tx: mpsc::Sender<Command>,
+}
+
+/// A command for the engine, with where to send the answer.
+#[derive(Debug)]
+pub enum Command {
+    /// Read and apply the configuration again.
+    Reload {
+        /// The outcome: what changed, or why the new configuration was rejected.
+        reply: oneshot::Sender<Result<ReloadSummary, String>>,
+    },
+    /// Start a run of a scheduled probe now.
+    RunNow {
+        /// The probe's name.
+        probe: String,
+        /// Whether the run was started.
+        reply: oneshot::Sender<Result<(), RunNowError>>,
+    },
+}
+
+/// What a successful reload did, by probe name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReloadSummary {
+    /// Probes new in the configuration.
+    pub started: Vec<String>,
+    /// Probes whose definition (or target, or data) changed: stopped, then started again.
+    pub restarted: Vec<String>,
+    /// Probes that kept running without a gap.
+    pub unchanged: Vec<String>,
+    /// Probes no longer in the configuration.
+    pub stopped: Vec<String>,
+}
+
+/// Why a run could not be started now.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunNowError {
+    /// No probe has this name.
+    #[error("no probe named {0}")]
+    UnknownProbe(String),
+    /// The probe is in a run (a continuous probe always is).
+    #[error("probe {0} is already running")]
+    AlreadyRunning(String),
+    /// The engine is stopping or gone.
+    #[error("loadprobe is shutting down")]
+    ShuttingDown,
+}
+
+impl Control {
+    /// A handle and the engine's end of the channel, holding up to `capacity` commands.
+    pub fn channel(capacity: usize) -> (Control, mpsc::Receiver<Command>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Control { tx }, rx)
+    }
+
+    /// Asks the engine to reload; `Err` holds why the configuration was rejected (the old
+    /// one keeps running) or that the engine is gone.
+    pub async fn reload(&self) -> Result<ReloadSummary, String> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Command::Reload { reply }).await.is_err() {
+            return Err(RunNowError::ShuttingDown.to_string());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(RunNowError::ShuttingDown.to_string()))
+    }
+
+    /// Asks the engine to start a run of `probe` now.
+    pub async fn run_now(&self, probe: &str) -> Result<(), RunNowError> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::RunNow {
+            probe: probe.to_owned(),
+            reply,
+        };
+        if self.tx.send(command).await.is_err() {
+            return Err(RunNowError::ShuttingDown);
+        }
+        answer.await.unwrap_or(Err(RunNowError::ShuttingDown))
+    }
+}

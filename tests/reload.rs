@@ -1,0 +1,280 @@
+//! Reload: a new configuration is applied as a whole; unchanged probes keep running without
+//! a gap and their counters continue, changed ones restart, removed ones stop and lose their
+//! series; a bad configuration keeps the old one running and says why.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::routing;
+use common::{get, sample};
+use tokio::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadprobe");
+
+/// When each request arrived, by the probe named in its path (`/hit/{probe}`).
+type Arrivals = Arc<Mutex<BTreeMap<String, Vec<Instant>>>>;
+
+async fn recording_target() -> (SocketAddr, Arrivals) {
+    let arrivals = Arrivals::default();
+    let app = Router::new()
+        .route(
+            "/hit/{probe}",
+            routing::get(
+                |State(seen): State<Arrivals>, UrlPath(probe): UrlPath<String>| async move {
+                    let mut seen = seen.lock().expect("lock");
+                    seen.entry(probe).or_default().push(Instant::now());
+                    "ok"
+                },
+            ),
+        )
+        .with_state(arrivals.clone());
+    (common::serve(app).await, arrivals)
+}
+
+fn probe(name: &str, rate: u32) -> String {
+    format!(
+        "- {{name: {name}, target: t, load: {{rate: {rate}}}, request: {{path: /hit/{name}}}}}\n"
+    )
+}
+
+fn write_config(path: &Path, target: SocketAddr, probes: &[String]) {
+    let yaml = format!(
+        "targets: {{t: {{url: 'http://{target}'}}}}\nprobes:\n{}",
+        probes.concat()
+    );
+    std::fs::write(path, yaml).expect("write config");
+}
+
+async fn scrape(addr: SocketAddr) -> String {
+    get(addr, "/metrics", None).await.1
+}
+
+fn requests(metrics: &str, probe: &str) -> Option<f64> {
+    sample(
+        metrics,
+        &format!("loadprobe_requests_total{{probe=\"{probe}\",step=\"request\"}}"),
+    )
+}
+
+/// The longest pause between two consecutive arrivals of `probe` at the target.
+fn longest_gap(arrivals: &Arrivals, probe: &str) -> Duration {
+    let seen = arrivals.lock().expect("lock");
+    seen[probe]
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_probes_keep_running_changed_restart_removed_stop() {
+    let (target, arrivals) = recording_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loadprobe.yml");
+    write_config(
+        &path,
+        target,
+        &[
+            probe("steady", 100),
+            probe("tuned", 20),
+            probe("retired", 20),
+        ],
+    );
+    let lp = common::spawn_reloadable(&path).await;
+    let addr = lp.exporter.addr;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let before = scrape(addr).await;
+    let steady_before = requests(&before, "steady").expect("steady series");
+    assert!(requests(&before, "retired").is_some());
+
+    write_config(
+        &path,
+        target,
+        &[probe("steady", 100), probe("tuned", 40), probe("fresh", 20)],
+    );
+    let summary = lp.control.reload().await.expect("reload succeeds");
+    assert_eq!(summary.unchanged, ["steady"]);
+    assert_eq!(summary.restarted, ["tuned"]);
+    assert_eq!(summary.started, ["fresh"]);
+    assert_eq!(summary.stopped, ["retired"]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let after = scrape(addr).await;
+    let steady_after = requests(&after, "steady").expect("steady series");
+    assert!(
+        steady_after >= steady_before + 50.0,
+        "steady's counter continued: {steady_before} then {steady_after}"
+    );
+    assert!(
+        requests(&after, "retired").is_none(),
+        "a removed probe's series are gone"
+    );
+    assert!(
+        !after.contains("probe=\"retired\""),
+        "no series of the removed probe is left"
+    );
+    assert!(requests(&after, "fresh").is_some_and(|n| n > 0.0));
+    let rate = sample(&after, "loadprobe_arrival_rate{probe=\"tuned\"}");
+    assert_eq!(
+        rate,
+        Some(40.0),
+        "the changed probe runs its new definition"
+    );
+    assert_eq!(
+        sample(&after, "loadprobe_config_last_reload_successful"),
+        Some(1.0)
+    );
+    // 100/s is one arrival every 10 ms; a restart would leave a visible hole.
+    let gap = longest_gap(&arrivals, "steady");
+    assert!(gap < Duration::from_millis(60), "longest gap {gap:?}");
+    let snapshots = lp.exporter.shutdown().await;
+    let names: Vec<&str> = snapshots.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["steady", "tuned", "fresh"]);
+    let received = arrivals.lock().expect("lock")["steady"].len() as u64;
+    assert_eq!(
+        snapshots[0].totals.requests, received,
+        "the unchanged probe's totals span the reload"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_is_rejected_and_the_old_one_keeps_running() {
+    let (target, arrivals) = recording_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loadprobe.yml");
+    write_config(&path, target, &[probe("steady", 50)]);
+    let lp = common::spawn_reloadable(&path).await;
+    let addr = lp.exporter.addr;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    write_config(&path, target, &[probe("steady", 50), probe("broken", 0)]);
+    let error = lp.control.reload().await.expect_err("rejected");
+    assert!(error.contains("probes[1].load.rate"), "{error}");
+    let metrics = scrape(addr).await;
+    assert_eq!(
+        sample(&metrics, "loadprobe_config_last_reload_successful"),
+        Some(0.0)
+    );
+    assert!(!metrics.contains("probe=\"broken\""));
+    let status: serde_json::Value =
+        serde_json::from_str(&get(addr, "/api/v1/status", None).await.1).expect("JSON");
+    assert_eq!(status["config"]["last_reload_successful"], false);
+    let shown = status["config"]["error"].as_str().expect("error shown");
+    assert!(shown.contains("probes[1].load.rate"), "{shown}");
+    let page = get(addr, "/", None).await.1;
+    assert!(
+        page.contains("probes[1].load.rate"),
+        "the page shows the error"
+    );
+
+    let sent_before = arrivals.lock().expect("lock")["steady"].len();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let sent_after = arrivals.lock().expect("lock")["steady"].len();
+    assert!(sent_after >= sent_before + 10, "the old config still runs");
+
+    std::fs::write(&path, "probes: [").expect("write");
+    let error = lp.control.reload().await.expect_err("rejected");
+    assert!(
+        error.contains("line"),
+        "a YAML error names the line: {error}"
+    );
+
+    write_config(&path, target, &[probe("steady", 50)]);
+    let summary = lp.control.reload().await.expect("valid again");
+    assert_eq!(summary.unchanged, ["steady"]);
+    let metrics = scrape(addr).await;
+    assert_eq!(
+        sample(&metrics, "loadprobe_config_last_reload_successful"),
+        Some(1.0)
+    );
+    lp.exporter.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_data_file_restarts_its_probe_with_the_new_rows() {
+    let (target, arrivals) = recording_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loadprobe.yml");
+    let rows = dir.path().join("users.csv");
+    std::fs::write(&rows, "user\nalice\n").expect("write rows");
+    let yaml = format!(
+        "targets: {{t: {{url: 'http://{target}'}}}}\nprobes:\n\
+         - name: feed\n  target: t\n  load: {{rate: 50}}\n  data: {{file: users.csv}}\n  request: {{path: '/hit/{{{{data.user}}}}'}}\n\
+         {}",
+        probe("other", 20)
+    );
+    std::fs::write(&path, yaml).expect("write config");
+    let lp = common::spawn_reloadable(&path).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(&rows, "user\nbob\n").expect("rewrite rows");
+    let summary = lp.control.reload().await.expect("reload succeeds");
+    assert_eq!(
+        summary.restarted,
+        ["feed"],
+        "only the probe whose data changed"
+    );
+    assert_eq!(summary.unchanged, ["other"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lp.exporter.shutdown().await;
+    let seen = arrivals.lock().expect("lock");
+    assert!(seen.get("alice").is_some_and(|a| !a.is_empty()));
+    assert!(
+        seen.get("bob").is_some_and(|b| b.len() >= 5),
+        "new rows are used"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_config_file() {
+    let (target, arrivals) = recording_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loadprobe.yml");
+    write_config(&path, target, &[probe("steady", 20)]);
+    let child = Command::new(BIN)
+        .arg(format!("--config.file={}", path.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    write_config(&path, target, &[probe("steady", 20), probe("added", 20)]);
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    signal("HUP");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    signal("TERM");
+    let out = child.wait_with_output().expect("exits");
+    assert!(
+        out.status.success(),
+        "SIGHUP does not kill: {:?}",
+        out.status
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reloaded = stderr
+        .lines()
+        .find(|l| l.contains("configuration reloaded"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(reloaded.contains("added"), "{reloaded}");
+    assert!(
+        arrivals
+            .lock()
+            .expect("lock")
+            .get("added")
+            .is_some_and(|a| !a.is_empty()),
+        "the added probe sent load"
+    );
+}
