@@ -6,6 +6,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -21,13 +22,20 @@ use tokio_rustls::client::TlsStream;
 use crate::outcome::Reason;
 use crate::plan::Target;
 
+mod pool;
 mod tls;
 
 /// Bytes of every response body kept for failure snippets (redacted and cut again later).
 const PREFIX_BYTES: usize = 256;
 
-/// The pooled client of one target.
-pub type HttpClient = Client<Connector, Full<Bytes>>;
+/// The client of one target: its own HTTP/1.1 pool for the steps (see `pool.rs`), and
+/// hyper-util's pooled client for HTTP/2 targets and side requests to other hosts (memory
+/// samples). Cheap to clone; clones share the pools.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    shared: Client<Connector, Full<Bytes>>,
+    steps: Option<Arc<pool::Pool>>,
+}
 
 /// Builds the client of `target` with its pool and TLS settings.
 pub fn build(target: &Target) -> Result<HttpClient, ClientError> {
@@ -36,13 +44,25 @@ pub fn build(target: &Target) -> Result<HttpClient, ClientError> {
     } else {
         None
     };
+    let steps = (!target.http2)
+        .then(|| {
+            pool::Pool::new(
+                target.url.clone(),
+                tls.clone(),
+                target.max_idle_per_host,
+                target.idle_timeout,
+            )
+        })
+        .flatten()
+        .map(Arc::new);
     let connector = Connector { tls };
-    Ok(Client::builder(TokioExecutor::new())
+    let shared = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(target.max_idle_per_host)
         .pool_idle_timeout(target.idle_timeout)
         .pool_timer(TokioTimer::new())
         .http2_only(target.http2)
-        .build(connector))
+        .build(connector);
+    Ok(HttpClient { shared, steps })
 }
 
 /// Why a target's client could not be built.
@@ -90,7 +110,13 @@ pub async fn send(
     request: Request<Full<Bytes>>,
     keep_limit: Option<usize>,
 ) -> Result<Response, TransportError> {
-    exchange(client, request, keep_limit).await
+    match &client.steps {
+        Some(pool) if pool.serves(request.uri()) => {
+            pool.send(request, |response| read(response, keep_limit))
+                .await
+        }
+        _ => exchange(client, request, keep_limit).await,
+    }
 }
 
 /// GETs `uri` and keeps up to `limit` bytes of body (for side requests such as memory
@@ -111,9 +137,19 @@ async fn exchange(
     keep_limit: Option<usize>,
 ) -> Result<Response, TransportError> {
     let response = client
+        .shared
         .request(request)
         .await
         .map_err(classify_request_error)?;
+    read(response, keep_limit).await
+}
+
+/// Reads a response's body, keeping its first bytes and, when `keep_limit` is given, up
+/// to that many bytes of it (a longer body fails with `io`).
+async fn read(
+    response: http::Response<hyper::body::Incoming>,
+    keep_limit: Option<usize>,
+) -> Result<Response, TransportError> {
     let status = response.status().as_u16();
     let (parts, mut body) = response.into_parts();
     let mut kept = keep_limit.map(|limit| (limit, Vec::new()));
@@ -217,7 +253,7 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    fn reason(&self) -> Reason {
+    pub(crate) fn reason(&self) -> Reason {
         match self {
             ConnectError::Tls { .. } => Reason::Tls,
             ConnectError::Reset { .. } => Reason::Io,

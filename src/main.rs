@@ -55,9 +55,10 @@ struct Cli {
     /// (`i` may be `ordinal`, taken from a StatefulSet pod's hostname suffix).
     #[arg(long = "shard", env = "LOADPROBE_SHARD", global = true)]
     shard: Option<Shard>,
-    /// Threads of the async runtime (load generation and serving share them).
-    #[arg(long = "runtime.worker-threads", default_value_t = 2, global = true)]
-    worker_threads: usize,
+    /// Threads of the async runtime (load generation and serving share them). Default: 2,
+    /// or 1 when the process may use only one CPU (affinity or cgroup quota).
+    #[arg(long = "runtime.worker-threads", global = true)]
+    worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,10 +122,7 @@ fn main() -> anyhow::Result<()> {
         plan = plan.with_shard(shard);
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.worker_threads.max(1))
-        .enable_all()
-        .build()?;
+    let runtime = build_runtime(cli.worker_threads)?;
     if let Some(Command::Once {
         probe,
         duration,
@@ -179,6 +177,22 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
     };
     loadprobe::run_with(plan, listeners, options, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The async runtime: `threads` workers, by default 2 or the CPUs the process may use if
+/// fewer. With one, a single-threaded runtime: two threads taking turns on one CPU would
+/// wake each other for every batch of responses, which costs more than it brings.
+fn build_runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.unwrap_or(usable.min(2)).max(1);
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder.enable_all().build()
 }
 
 /// Reads and validates the configuration file into a plan.
