@@ -27,6 +27,8 @@
 //! - [`status`]: live state, report windows and verdicts, recent failures.
 //! - [`memory`]: samples each target's memory and keeps its growth baseline.
 //! - [`server`] and [`page`]: loadprobe's own endpoints and landing page.
+//! - [`web`]: `--web.config.file` (TLS, basic auth, headers) and the accept loop.
+//! - [`control`]: commands from the POST endpoints to the engine (reload, run now).
 //! - [`demo`]: the built-in demo target.
 //! - [`once`]: `loadprobe once`, one run in the foreground with a summary and an exit code.
 
@@ -37,6 +39,7 @@
 pub mod arrival;
 pub mod client;
 pub mod config;
+pub mod control;
 pub mod demo;
 pub mod guard;
 pub mod memory;
@@ -49,6 +52,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod server;
 pub mod status;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,6 +74,25 @@ use crate::status::{ProbeSnapshot, StatusBoard};
 
 /// Where metrics are served unless `--web.telemetry-path` says otherwise.
 pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+
+/// How loadprobe's own endpoints are served (the `--web.*` flags).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where metrics are served (`--web.telemetry-path`).
+    pub telemetry_path: String,
+    /// `--web.config.file` and the flags that enable the POST endpoints.
+    pub web: web::WebOptions,
+}
+
+impl Default for ServeOptions {
+    /// Metrics on the default path, plain HTTP, no auth, POST endpoints disabled.
+    fn default() -> Self {
+        Self {
+            telemetry_path: DEFAULT_TELEMETRY_PATH.to_owned(),
+            web: web::WebOptions::default(),
+        }
+    }
+}
 
 /// Why loadprobe could not run.
 #[derive(Debug, thiserror::Error)]
@@ -96,11 +119,11 @@ pub enum RunError {
 pub async fn run(
     plan: Plan,
     listeners: Vec<TcpListener>,
-    telemetry_path: &str,
+    options: &ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Vec<ProbeSnapshot>, RunError> {
     let period = status::history::SAMPLE_PERIOD;
-    run_with_history_period(plan, listeners, telemetry_path, period, shutdown).await
+    run_with_history_period(plan, listeners, options, period, shutdown).await
 }
 
 /// [`run`], sampling the status page's charts every `history_period` instead of every
@@ -108,7 +131,7 @@ pub async fn run(
 pub async fn run_with_history_period(
     plan: Plan,
     listeners: Vec<TcpListener>,
-    telemetry_path: &str,
+    options: &ServeOptions,
     history_period: std::time::Duration,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Vec<ProbeSnapshot>, RunError> {
@@ -141,14 +164,17 @@ pub async fn run_with_history_period(
     let state = AppState {
         metrics: metrics.clone(),
         status: status.clone(),
-        telemetry_path: telemetry_path.to_owned(),
+        telemetry_path: options.telemetry_path.clone(),
         history_period,
+        access: Arc::new(web::Access::new(&options.web)),
+        control: None,
     };
     let router = server::router(state);
     for listener in listeners {
         servers.spawn(server::serve(
             listener,
             router.clone(),
+            options.web.config.transport(),
             stop_servers.clone(),
         ));
     }

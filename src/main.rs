@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use loadprobe::ServeOptions;
 use loadprobe::config::Config;
 use loadprobe::plan::{Plan, Shard};
+use loadprobe::web::{WebConfig, WebOptions};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -37,6 +39,16 @@ struct Cli {
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", default_value = loadprobe::DEFAULT_TELEMETRY_PATH)]
     telemetry_path: String,
+    /// TLS, client certificates, basic auth and response headers of loadprobe's own
+    /// endpoints (the exporter-toolkit web config format).
+    #[arg(long = "web.config.file", env = "LOADPROBE_WEB_CONFIG_FILE")]
+    web_config_file: Option<PathBuf>,
+    /// Allow `POST /-/reload` (needs basic_auth_users in --web.config.file).
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
+    /// Allow `POST /api/v1/probes/{name}/run` (needs basic_auth_users in --web.config.file).
+    #[arg(long = "web.enable-run")]
+    enable_run: bool,
     /// Only log messages at this level or above.
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     log_level: LogLevel,
@@ -159,8 +171,32 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
         tracing::info!(address = %listener.local_addr()?, "listening");
         listeners.push(listener);
     }
-    loadprobe::run(plan, listeners, &cli.telemetry_path, shutdown_signal()).await?;
+    let options = ServeOptions {
+        telemetry_path: cli.telemetry_path.clone(),
+        web: WebOptions {
+            config: web_config(cli)?,
+            enable_lifecycle: cli.enable_lifecycle,
+            enable_run: cli.enable_run,
+        },
+    };
+    loadprobe::run(plan, listeners, &options, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The `--web.config.file`, or plain HTTP without auth when it is not given.
+fn web_config(cli: &Cli) -> anyhow::Result<WebConfig> {
+    let Some(path) = &cli.web_config_file else {
+        return Ok(WebConfig::default());
+    };
+    let config =
+        WebConfig::load(path).with_context(|| format!("invalid web config {}", path.display()))?;
+    tracing::info!(
+        file = %path.display(),
+        tls = config.tls.is_some(),
+        basic_auth = !config.users.is_empty(),
+        "web config loaded"
+    );
+    Ok(config)
 }
 
 fn init_logging(level: LogLevel, format: LogFormat) {

@@ -81,15 +81,10 @@ pub async fn spawn_plan_with_history(plan: Plan, history_period: Duration) -> Ex
         let shutdown = async move {
             let _ = stopped.await;
         };
-        loadprobe::run_with_history_period(
-            plan,
-            vec![listener],
-            "/metrics",
-            history_period,
-            shutdown,
-        )
-        .await
-        .expect("run succeeds")
+        let options = loadprobe::ServeOptions::default();
+        loadprobe::run_with_history_period(plan, vec![listener], &options, history_period, shutdown)
+            .await
+            .expect("run succeeds")
     });
     Exporter {
         addr,
