@@ -55,11 +55,6 @@ impl Access {
         }
     }
 
-    /// Open access: no auth, no headers, POST endpoints disabled.
-    pub fn open() -> Self {
-        Self::new(&WebOptions::default())
-    }
-
     /// Whether basic auth is configured.
     pub fn has_users(&self) -> bool {
         !self.users.is_empty()

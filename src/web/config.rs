@@ -9,12 +9,16 @@ use std::fmt;
 use std::path::PathBuf;
 
 use axum::http::{HeaderName, HeaderValue};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The whole web config file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+#[allow(
+    dead_code,
+    reason = "`rejected_*` fields exist only to refuse a key by name"
+)]
+pub(crate) struct FileConfig {
     /// TLS for loadprobe's endpoints; plain HTTP when absent.
     #[serde(default)]
     pub tls_server_config: Option<TlsServerConfig>,
@@ -29,7 +33,7 @@ pub struct FileConfig {
         default,
         deserialize_with = "unsupported::rate_limit"
     )]
-    _rate_limit: (),
+    rejected_rate_limit: (),
 }
 
 /// `tls_server_config`, checked as a whole (file pairs, versions, client CA).
@@ -53,6 +57,10 @@ pub struct TlsServerConfig {
 /// `tls_server_config` as written, before the checks across its keys.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "`rejected_*` fields exist only to refuse a key by name"
+)]
 struct RawTlsServerConfig {
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
@@ -64,39 +72,39 @@ struct RawTlsServerConfig {
     #[serde(default)]
     max_version: Option<TlsVersion>,
     #[serde(rename = "cert", default, deserialize_with = "unsupported::cert")]
-    _cert: (),
+    rejected_cert: (),
     #[serde(rename = "key", default, deserialize_with = "unsupported::key")]
-    _key: (),
+    rejected_key: (),
     #[serde(
         rename = "client_ca",
         default,
         deserialize_with = "unsupported::client_ca"
     )]
-    _client_ca: (),
+    rejected_client_ca: (),
     #[serde(
         rename = "client_allowed_sans",
         default,
         deserialize_with = "unsupported::client_allowed_sans"
     )]
-    _client_allowed_sans: (),
+    rejected_client_allowed_sans: (),
     #[serde(
         rename = "cipher_suites",
         default,
         deserialize_with = "unsupported::cipher_suites"
     )]
-    _cipher_suites: (),
+    rejected_cipher_suites: (),
     #[serde(
         rename = "prefer_server_cipher_suites",
         default,
         deserialize_with = "unsupported::prefer_server_cipher_suites"
     )]
-    _prefer_server_cipher_suites: (),
+    rejected_prefer_server_cipher_suites: (),
     #[serde(
         rename = "curve_preferences",
         default,
         deserialize_with = "unsupported::curve_preferences"
     )]
-    _curve_preferences: (),
+    rejected_curve_preferences: (),
 }
 
 /// Prefix of the checks across `tls_server_config`'s keys: the parser gives such errors no

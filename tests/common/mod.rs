@@ -72,6 +72,19 @@ pub async fn spawn_plan(plan: Plan) -> Exporter {
 
 /// Runs a plan, sampling the status page's charts every `history_period`.
 pub async fn spawn_plan_with_history(plan: Plan, history_period: Duration) -> Exporter {
+    spawn_with(plan, loadprobe::ServeOptions::default(), history_period).await
+}
+
+/// Runs a plan with these serving options (web config, POST endpoint flags).
+pub async fn spawn_plan_with_options(plan: Plan, options: loadprobe::ServeOptions) -> Exporter {
+    spawn_with(plan, options, loadprobe::status::history::SAMPLE_PERIOD).await
+}
+
+async fn spawn_with(
+    plan: Plan,
+    options: loadprobe::ServeOptions,
+    history_period: Duration,
+) -> Exporter {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind exporter");
@@ -81,7 +94,6 @@ pub async fn spawn_plan_with_history(plan: Plan, history_period: Duration) -> Ex
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let options = loadprobe::ServeOptions::default();
         loadprobe::run_with_history_period(plan, vec![listener], &options, history_period, shutdown)
             .await
             .expect("run succeeds")
