@@ -157,6 +157,8 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
     if !cli.telemetry_path.starts_with('/') {
         bail!("--web.telemetry-path must start with `/`");
     }
+    // Before binding, so a bad web config never opens a port.
+    let web = web_config(cli)?;
     let mut listeners = Vec::new();
     for address in &cli.listen_addresses {
         // `:10180` means every interface, as in the Go exporters.
@@ -174,7 +176,7 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
     let options = ServeOptions {
         telemetry_path: cli.telemetry_path.clone(),
         web: WebOptions {
-            config: web_config(cli)?,
+            config: web,
             enable_lifecycle: cli.enable_lifecycle,
             enable_run: cli.enable_run,
         },
