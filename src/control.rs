@@ -89,3 +89,43 @@ impl Control {
         answer.await.unwrap_or(Err(RunNowError::ShuttingDown))
     }
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commands_reach_the_receiver_and_replies_come_back() {
+        let (control, mut commands) = Control::channel(1);
+        let engine = tokio::spawn(async move {
+            while let Some(command) = commands.recv().await {
+                match command {
+                    Command::Reload { reply } => {
+                        let _ = reply.send(Err("bad config".to_owned()));
+                    }
+                    Command::RunNow { probe, reply } => {
+                        let _ = reply.send(Err(RunNowError::UnknownProbe(probe)));
+                    }
+                }
+            }
+        });
+        assert_eq!(control.reload().await.err().as_deref(), Some("bad config"));
+        let error = control.run_now("nope").await.err().map(|e| e.to_string());
+        assert_eq!(error.as_deref(), Some("no probe named nope"));
+        drop(control);
+        assert!(engine.await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_gone_engine_means_shutting_down() {
+        let (control, commands) = Control::channel(1);
+        drop(commands);
+        assert_eq!(
+            control.reload().await.err().as_deref(),
+            Some("loadprobe is shutting down")
+        );
+        assert!(matches!(
+            control.run_now("a").await,
+            Err(RunNowError::ShuttingDown)
+        ));
+    }
+}

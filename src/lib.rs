@@ -29,6 +29,8 @@
 //! - [`status`]: live state, report windows and verdicts, recent failures.
 //! - [`memory`]: samples each target's memory and keeps its growth baseline.
 //! - [`server`] and [`page`]: loadprobe's own endpoints and landing page.
+//! - [`web`]: `--web.config.file` (TLS, basic auth, headers) and the accept loop.
+//! - [`control`]: commands from the POST endpoints to the engine (reload, run now).
 //! - [`demo`]: the built-in demo target.
 //! - [`once`]: `loadprobe once`, one run in the foreground with a summary and an exit code.
 
@@ -53,6 +55,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod server;
 pub mod status;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -71,6 +74,25 @@ use crate::status::{ProbeSnapshot, StatusBoard};
 
 /// Where metrics are served unless `--web.telemetry-path` says otherwise.
 pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+
+/// How loadprobe's own endpoints are served (the `--web.*` flags).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where metrics are served (`--web.telemetry-path`).
+    pub telemetry_path: String,
+    /// `--web.config.file` and the flags that enable the POST endpoints.
+    pub web: web::WebOptions,
+}
+
+impl Default for ServeOptions {
+    /// Metrics on the default path, plain HTTP, no auth, POST endpoints disabled.
+    fn default() -> Self {
+        Self {
+            telemetry_path: DEFAULT_TELEMETRY_PATH.to_owned(),
+            web: web::WebOptions::default(),
+        }
+    }
+}
 
 /// Why loadprobe could not run.
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +116,8 @@ pub type PlanSource = Arc<dyn Fn() -> Result<Plan, String> + Send + Sync>;
 
 /// How [`run_with`] serves and reloads.
 pub struct RunOptions {
-    /// Where metrics are served (`--web.telemetry-path`).
-    pub telemetry_path: String,
+    /// How the endpoints are served (`--web.*`).
+    pub serve: ServeOptions,
     /// Time between two samples of the status page's charts.
     pub history_period: Duration,
     /// Where a reload reads the configuration; without one, reloads are refused.
@@ -107,7 +129,7 @@ pub struct RunOptions {
 impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
-            .field("telemetry_path", &self.telemetry_path)
+            .field("serve", &self.serve)
             .field("history_period", &self.history_period)
             .field("reloadable", &self.source.is_some())
             .finish_non_exhaustive()
@@ -115,11 +137,11 @@ impl std::fmt::Debug for RunOptions {
 }
 
 impl RunOptions {
-    /// Serving on `telemetry_path`, charts sampled every [`status::history::SAMPLE_PERIOD`],
+    /// Serving as `serve` says, charts sampled every [`status::history::SAMPLE_PERIOD`],
     /// no reload source.
-    pub fn new(telemetry_path: &str) -> Self {
+    pub fn new(serve: ServeOptions) -> Self {
         Self {
-            telemetry_path: telemetry_path.to_owned(),
+            serve,
             history_period: status::history::SAMPLE_PERIOD,
             source: None,
             control: Control::channel(8),
@@ -135,10 +157,10 @@ impl RunOptions {
 pub async fn run(
     plan: Plan,
     listeners: Vec<TcpListener>,
-    telemetry_path: &str,
+    options: &ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Vec<ProbeSnapshot>, RunError> {
-    run_with(plan, listeners, RunOptions::new(telemetry_path), shutdown).await
+    run_with(plan, listeners, RunOptions::new(options.clone()), shutdown).await
 }
 
 /// [`run`], sampling the status page's charts every `history_period` instead of every
@@ -146,13 +168,13 @@ pub async fn run(
 pub async fn run_with_history_period(
     plan: Plan,
     listeners: Vec<TcpListener>,
-    telemetry_path: &str,
+    options: &ServeOptions,
     history_period: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Vec<ProbeSnapshot>, RunError> {
     let options = RunOptions {
         history_period,
-        ..RunOptions::new(telemetry_path)
+        ..RunOptions::new(options.clone())
     };
     run_with(plan, listeners, options, shutdown).await
 }
@@ -195,8 +217,9 @@ pub async fn run_with(
     let state = AppState {
         metrics: metrics.clone(),
         status: status.clone(),
-        telemetry_path: options.telemetry_path.clone(),
+        telemetry_path: options.serve.telemetry_path.clone(),
         history_period: options.history_period,
+        access: Arc::new(web::Access::new(&options.serve.web)),
         control: Some(control),
     };
     let router = server::router(state);
@@ -204,6 +227,7 @@ pub async fn run_with(
         servers.spawn(server::serve(
             listener,
             router.clone(),
+            options.serve.web.config.transport(),
             stop_servers.clone(),
         ));
     }

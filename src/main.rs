@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use loadprobe::ServeOptions;
 use loadprobe::config::Config;
 use loadprobe::control::Control;
 use loadprobe::plan::{Plan, Shard};
+use loadprobe::web::{WebConfig, WebOptions};
 use loadprobe::{PlanSource, RunOptions};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -40,6 +42,16 @@ struct Cli {
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", default_value = loadprobe::DEFAULT_TELEMETRY_PATH)]
     telemetry_path: String,
+    /// TLS, client certificates, basic auth and response headers of loadprobe's own
+    /// endpoints (the exporter-toolkit web config format).
+    #[arg(long = "web.config.file", env = "LOADPROBE_WEB_CONFIG_FILE")]
+    web_config_file: Option<PathBuf>,
+    /// Allow `POST /-/reload` (needs basic_auth_users in --web.config.file).
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
+    /// Allow `POST /api/v1/probes/{name}/run` (needs basic_auth_users in --web.config.file).
+    #[arg(long = "web.enable-run")]
+    enable_run: bool,
     /// Only log messages at this level or above.
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     log_level: LogLevel,
@@ -143,6 +155,8 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
     if !cli.telemetry_path.starts_with('/') {
         bail!("--web.telemetry-path must start with `/`");
     }
+    // Before binding, so a bad web config never opens a port.
+    let web = web_config(cli)?;
     let mut listeners = Vec::new();
     for address in &cli.listen_addresses {
         // `:10180` means every interface, as in the Go exporters.
@@ -170,10 +184,18 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
     tokio::spawn(reload_on_hangup(hangup, control.clone()));
+    let serve = ServeOptions {
+        telemetry_path: cli.telemetry_path.clone(),
+        web: WebOptions {
+            config: web,
+            enable_lifecycle: cli.enable_lifecycle,
+            enable_run: cli.enable_run,
+        },
+    };
     let options = RunOptions {
         source: Some(source),
         control: (control, commands),
-        ..RunOptions::new(&cli.telemetry_path)
+        ..RunOptions::new(serve)
     };
     loadprobe::run_with(plan, listeners, options, shutdown_signal()).await?;
     Ok(())
@@ -209,6 +231,22 @@ async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, control: Cont
         tracing::info!("SIGHUP received: reloading the configuration");
         let _ = control.reload().await;
     }
+}
+
+/// The `--web.config.file`, or plain HTTP without auth when it is not given.
+fn web_config(cli: &Cli) -> anyhow::Result<WebConfig> {
+    let Some(path) = &cli.web_config_file else {
+        return Ok(WebConfig::default());
+    };
+    let config =
+        WebConfig::load(path).with_context(|| format!("invalid web config {}", path.display()))?;
+    tracing::info!(
+        file = %path.display(),
+        tls = config.tls.is_some(),
+        basic_auth = !config.users.is_empty(),
+        "web config loaded"
+    );
+    Ok(config)
 }
 
 fn init_logging(level: LogLevel, format: LogFormat) {

@@ -1,5 +1,9 @@
 //! loadprobe's own HTTP endpoints: the telemetry path, health, readiness, the status API
-//! and the landing page. Handlers only read shared state; they never touch the load.
+//! and the landing page. Handlers only read shared state; they never touch the load (the
+//! two POST endpoints only send a command, see `web::endpoints`).
+//!
+//! Every route asks for basic auth when `basic_auth_users` is configured, and every
+//! response carries the configured headers (`web::auth`).
 //!
 //! Adding a new route: add it in [`router`], keep the handler a few lines that read
 //! [`AppState`], and list it on the landing page (`page.rs`) and in the README.
@@ -10,17 +14,20 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::control::Control;
 use crate::memory::MemorySnapshot;
 use crate::metrics::{self, Format, Metrics};
 use crate::page;
 use crate::status::history::{self, ProbeHistorySnapshot};
 use crate::status::{ConfigStatus, FailureRecord, ProbeSnapshot, StatusBoard};
+use crate::web::{self, Access, Transport};
 
 /// What the handlers read.
 #[derive(Debug, Clone)]
@@ -33,8 +40,10 @@ pub struct AppState {
     pub telemetry_path: String,
     /// Time between two samples of the status page's charts.
     pub history_period: Duration,
-    /// Sends reload and run-now commands to the engine.
-    pub control: Option<crate::control::Control>,
+    /// Basic auth, extra headers and which POST endpoints are enabled.
+    pub access: Arc<Access>,
+    /// Commands to the engine (reload, run now); the POST endpoints answer 503 without it.
+    pub control: Option<Control>,
 }
 
 /// Body of `GET /api/v1/status`.
@@ -64,7 +73,11 @@ pub struct HistoryResponse {
 }
 
 /// The router of every endpoint.
+///
+/// The POST routes are added after the auth layer because they gate themselves: a disabled
+/// endpoint says which flag enables it before it asks for credentials.
 pub fn router(state: AppState) -> Router {
+    let access = state.access.clone();
     Router::new()
         .route("/", get(landing))
         .route(&state.telemetry_path, get(scrape))
@@ -72,18 +85,27 @@ pub fn router(state: AppState) -> Router {
         .route("/-/ready", get(ready))
         .route("/api/v1/status", get(api_status))
         .route("/api/v1/history", get(api_history))
+        .route_layer(middleware::from_fn_with_state(
+            access.clone(),
+            web::auth::require_auth,
+        ))
+        .route("/-/reload", post(web::endpoints::reload))
+        .route("/api/v1/probes/{name}/run", post(web::endpoints::run))
+        .layer(middleware::from_fn_with_state(
+            access,
+            web::auth::add_headers,
+        ))
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown`.
+/// Serves `router` on `listener` (over TLS if `transport` says so) until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    transport: Transport,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    web::serve(listener, router, transport, shutdown).await
 }
 
 async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {

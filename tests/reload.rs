@@ -278,3 +278,89 @@ async fn sighup_reloads_the_config_file() {
         "the added probe sent load"
     );
 }
+
+/// A POST with basic credentials: (status, body).
+async fn post_as(addr: SocketAddr, path: &str, user_and_password: &str) -> (u16, String) {
+    use base64::Engine as _;
+    use http_body_util::BodyExt as _;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let credentials = base64::engine::general_purpose::STANDARD.encode(user_and_password);
+    let request = http::Request::post(path)
+        .header("host", "localhost")
+        .header("authorization", format!("Basic {credentials}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_reload_and_run_now_work_behind_auth() {
+    let (target, arrivals) = recording_target().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loadprobe.yml");
+    let scheduled = "- {name: nightly, target: t, schedule: {every: 1h, for: 200ms}, load: {rate: 50}, request: {path: /hit/nightly}}\n".to_owned();
+    write_config(&path, target, &[probe("steady", 20), scheduled.clone()]);
+    let hash = bcrypt::hash("s3cret", 4).expect("hash");
+    let config = loadprobe::web::WebConfig::parse(
+        &format!("basic_auth_users:\n  ops: '{hash}'\n"),
+        dir.path(),
+    )
+    .expect("web config");
+    let serve = loadprobe::ServeOptions {
+        telemetry_path: "/metrics".to_owned(),
+        web: loadprobe::web::WebOptions {
+            config,
+            enable_lifecycle: true,
+            enable_run: true,
+        },
+    };
+    let lp = common::spawn_reloadable_with(&path, serve).await;
+    let addr = lp.exporter.addr;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let first_run = arrivals.lock().expect("lock")["nightly"].len();
+    assert!((8..=12).contains(&first_run), "start-up run: {first_run}");
+
+    let (status, _) = post_as(addr, "/api/v1/probes/nightly/run", "ops:wrong").await;
+    assert_eq!(status, 401);
+    let (status, body) = post_as(addr, "/api/v1/probes/nightly/run", "ops:s3cret").await;
+    assert_eq!(status, 202, "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = arrivals.lock().expect("lock")["nightly"].len();
+    assert_eq!(runs, 2 * first_run, "one more run of the same size");
+    let (status, body) = post_as(addr, "/api/v1/probes/steady/run", "ops:s3cret").await;
+    assert_eq!(status, 409, "a continuous probe is always running: {body}");
+    let (status, _) = post_as(addr, "/api/v1/probes/nope/run", "ops:s3cret").await;
+    assert_eq!(status, 404);
+
+    write_config(
+        &path,
+        target,
+        &[probe("steady", 20), scheduled, probe("added", 20)],
+    );
+    let (status, body) = post_as(addr, "/-/reload", "ops:s3cret").await;
+    assert_eq!(status, 200, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(&body).expect("JSON summary");
+    assert_eq!(summary["started"], serde_json::json!(["added"]));
+    assert_eq!(
+        summary["unchanged"],
+        serde_json::json!(["steady", "nightly"])
+    );
+    write_config(&path, target, &[probe("steady", 0)]);
+    let (status, body) = post_as(addr, "/-/reload", "ops:s3cret").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("probes[0].load.rate"), "{body}");
+    lp.exporter.shutdown().await;
+}

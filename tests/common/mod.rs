@@ -72,6 +72,19 @@ pub async fn spawn_plan(plan: Plan) -> Exporter {
 
 /// Runs a plan, sampling the status page's charts every `history_period`.
 pub async fn spawn_plan_with_history(plan: Plan, history_period: Duration) -> Exporter {
+    spawn_with(plan, loadprobe::ServeOptions::default(), history_period).await
+}
+
+/// Runs a plan with these serving options (web config, POST endpoint flags).
+pub async fn spawn_plan_with_options(plan: Plan, options: loadprobe::ServeOptions) -> Exporter {
+    spawn_with(plan, options, loadprobe::status::history::SAMPLE_PERIOD).await
+}
+
+async fn spawn_with(
+    plan: Plan,
+    options: loadprobe::ServeOptions,
+    history_period: Duration,
+) -> Exporter {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind exporter");
@@ -81,15 +94,9 @@ pub async fn spawn_plan_with_history(plan: Plan, history_period: Duration) -> Ex
         let shutdown = async move {
             let _ = stopped.await;
         };
-        loadprobe::run_with_history_period(
-            plan,
-            vec![listener],
-            "/metrics",
-            history_period,
-            shutdown,
-        )
-        .await
-        .expect("run succeeds")
+        loadprobe::run_with_history_period(plan, vec![listener], &options, history_period, shutdown)
+            .await
+            .expect("run succeeds")
     });
     Exporter {
         addr,
@@ -204,6 +211,14 @@ pub struct Reloadable {
 
 /// Runs the config file at `path`, reloading from it on `control.reload()`.
 pub async fn spawn_reloadable(path: &std::path::Path) -> Reloadable {
+    spawn_reloadable_with(path, loadprobe::ServeOptions::default()).await
+}
+
+/// [`spawn_reloadable`], serving as `serve` says (auth, enabled POST endpoints).
+pub async fn spawn_reloadable_with(
+    path: &std::path::Path,
+    serve: loadprobe::ServeOptions,
+) -> Reloadable {
     let read = {
         let path = path.to_owned();
         move || -> Result<Plan, String> {
@@ -223,7 +238,7 @@ pub async fn spawn_reloadable(path: &std::path::Path) -> Reloadable {
         source: Some(std::sync::Arc::new(read)),
         control: (control.clone(), commands),
         history_period: Duration::from_millis(200),
-        ..loadprobe::RunOptions::new("/metrics")
+        ..loadprobe::RunOptions::new(serve)
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
