@@ -29,6 +29,7 @@
 //! - [`server`] and [`page`]: loadprobe's own endpoints and landing page.
 //! - [`demo`]: the built-in demo target.
 //! - [`once`]: `loadprobe once`, one run in the foreground with a summary and an exit code.
+//! - [`telemetry`]: optional OTLP traces of iterations and steps, from `OTEL_*` variables.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -49,6 +50,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod server;
 pub mod status;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
