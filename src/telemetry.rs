@@ -136,6 +136,9 @@ pub fn init() -> Result<Option<TelemetryGuard>, TelemetryError> {
     let Some(settings) = Settings::from_env(|name| std::env::var(name).ok())? else {
         return Ok(None);
     };
+    // reqwest is built with rustls but no crypto provider (no aws-lc-rs): https collectors
+    // need the process default set to ring. An `Err` means one is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // The endpoint comes from the same variables the exporter reads, with the same
     // precedence, so it is left to the exporter (which appends `/v1/traces` to the base).
     let exporter = SpanExporter::builder()
