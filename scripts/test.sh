@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them all: formatting, lints, unit and end-to-end
 # tests, then checks a real scrape with promtool (Debian `prometheus`) and with the
-# reference OpenMetrics parser (PyPI `prometheus-client`, in a venv under target/).
+# reference OpenMetrics parser (PyPI `prometheus-client`, in a venv under target/); the
+# OTLP traces test decodes what loadprobe exports with PyPI `opentelemetry-proto` (same venv).
 # Works on a fresh Debian machine with the Rust toolchain; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,10 @@ venv=target/test-venv
 if ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
   echo "--- installing prometheus-client (OpenMetrics reference parser) into $venv"
   "$venv/bin/pip" install -q prometheus-client==0.21.1
+fi
+if ! "$venv/bin/python" -c 'import opentelemetry.proto' 2>/dev/null; then
+  echo "--- installing opentelemetry-proto (OTLP receiver of tests/otlp.rs) into $venv"
+  "$venv/bin/pip" install -q opentelemetry-proto==1.45.2
 fi
 
 echo "--- cargo fmt --check"

@@ -33,6 +33,7 @@
 //! - [`control`]: commands from the POST endpoints to the engine (reload, run now).
 //! - [`demo`]: the built-in demo target.
 //! - [`once`]: `loadprobe once`, one run in the foreground with a summary and an exit code.
+//! - [`telemetry`]: optional OTLP traces of iterations and steps, from `OTEL_*` variables.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -55,6 +56,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod server;
 pub mod status;
+pub mod telemetry;
 pub mod web;
 
 use std::sync::Arc;

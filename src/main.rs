@@ -116,7 +116,12 @@ enum LogFormat {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_level, cli.log_format);
+    // Before the runtime: the OTLP exporter's blocking HTTP client must not start inside it.
+    let telemetry = loadprobe::telemetry::init().context("cannot set up OpenTelemetry tracing")?;
+    init_logging(cli.log_level, cli.log_format, telemetry.as_ref());
+    if let Some(telemetry) = &telemetry {
+        telemetry.log_settings();
+    }
     let plan = load_plan(&cli.config_file);
     if cli.config_check {
         match plan {
@@ -141,14 +146,23 @@ fn main() -> anyhow::Result<()> {
         output,
     }) = &cli.command
     {
-        let once = runtime.block_on(loadprobe::once::run(plan, probe, *duration))?;
+        let once = runtime.block_on(loadprobe::once::run(plan, probe, *duration));
+        if let Some(telemetry) = telemetry {
+            telemetry.shutdown();
+        }
+        let once = once?;
         match output {
             Output::Text => print!("{}", loadprobe::once::render_text(&once)),
             Output::Json => println!("{}", serde_json::to_string_pretty(&once)?),
         }
         std::process::exit(if once.report.success { 0 } else { 1 });
     }
-    runtime.block_on(serve(&cli, plan))
+    let served = runtime.block_on(serve(&cli, plan));
+    // After the drain, so its iterations' spans are exported too.
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    served
 }
 
 async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
@@ -249,10 +263,17 @@ fn web_config(cli: &Cli) -> anyhow::Result<WebConfig> {
     Ok(config)
 }
 
-fn init_logging(level: LogLevel, format: LogFormat) {
+fn init_logging(
+    level: LogLevel,
+    format: LogFormat,
+    telemetry: Option<&loadprobe::telemetry::TelemetryGuard>,
+) {
     let level = format!("{level:?}").to_lowercase();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let registry = tracing_subscriber::registry().with(filter);
+    // loadprobe's own `tracing` spans go to the collector too when tracing is on.
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(telemetry.and_then(|t| t.layer()));
     match format {
         LogFormat::Logfmt => registry
             .with(

@@ -22,6 +22,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::plan::{Plan, Probe, Target};
 
+mod exemplars;
 mod exposition;
 mod labels;
 mod probe;
@@ -63,7 +64,8 @@ type HistogramFamily<L> = Family<L, Histogram, Buckets>;
 /// The registered families; per-probe handles are resolved from these.
 #[derive(Debug)]
 struct Families {
-    durations: HistogramFamily<StepLabels>,
+    /// Exemplars carry trace ids when OpenTelemetry tracing is on.
+    durations: Family<StepLabels, exemplars::DurationHistogram, exemplars::DurationBuckets>,
     iteration_durations: HistogramFamily<ProbeLabels>,
     schedule_lag: HistogramFamily<ProbeLabels>,
     requests: Family<StepLabels, Counter>,
@@ -202,7 +204,10 @@ impl Metrics {
 impl Families {
     fn new(latency_buckets: &[f64]) -> Self {
         Self {
-            durations: Family::new_with_constructor(Buckets(latency_buckets.into())),
+            durations: Family::new_with_constructor(exemplars::DurationBuckets {
+                bounds: latency_buckets.into(),
+                exemplars: crate::telemetry::tracer().is_some(),
+            }),
             iteration_durations: Family::new_with_constructor(Buckets(latency_buckets.into())),
             schedule_lag: Family::new_with_constructor(Buckets(LAG_BUCKETS.into())),
             requests: Family::default(),

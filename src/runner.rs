@@ -6,6 +6,9 @@
 //! step, the end of the previous step for later ones. A late generator or a stalled target
 //! therefore shows up as latency, never as silently missing samples. A failed step ends the
 //! iteration: later steps are not sent, except those marked `always` (cleanup).
+//!
+//! With OpenTelemetry tracing on, each iteration and step is a span and each request carries
+//! `traceparent` (see `spans.rs`); with it off, the runner holds `None` and does nothing more.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +21,7 @@ use crate::plan::{Probe, Replay, Step, splitmix};
 
 mod check;
 mod context;
+mod spans;
 
 pub use context::Context;
 
@@ -28,6 +32,8 @@ pub struct Runner {
     probe: Arc<Probe>,
     /// The pooled client of the probe's target.
     client: HttpClient,
+    /// Present when OpenTelemetry tracing is on, resolved once here.
+    tracer: Option<Arc<spans::ProbeTracer>>,
 }
 
 /// What one iteration did.
@@ -43,6 +49,8 @@ pub struct IterationReport {
     pub planned_steps: usize,
     /// The steps that were sent, in order.
     pub steps: Vec<StepReport>,
+    /// The iteration's trace, when it was traced and sampled (exemplars of its latencies).
+    pub trace_id: Option<opentelemetry::trace::TraceId>,
 }
 
 impl IterationReport {
@@ -80,7 +88,13 @@ pub struct StepReport {
 impl Runner {
     /// A runner for `probe` sending through `client`.
     pub fn new(probe: Arc<Probe>, client: HttpClient) -> Self {
-        Self { probe, client }
+        let tracer = crate::telemetry::tracer()
+            .map(|tracer| Arc::new(spans::ProbeTracer::new(&probe, tracer.clone())));
+        Self {
+            probe,
+            client,
+            tracer,
+        }
     }
 
     /// Runs the probe's steps once (one scenario's, with a mix), as iteration number
@@ -99,6 +113,10 @@ impl Runner {
             .as_ref()
             .and_then(|data| data.row(fleet_iteration));
         let (scenario, range) = pick_scenario(probe, fleet_iteration);
+        let trace = self
+            .tracer
+            .as_deref()
+            .map(|tracer| tracer.start_iteration(intended_at, scenario));
         let mut context = Context::new(probe, iteration, row);
         let mut steps = Vec::with_capacity(range.len());
         let mut failed = false;
@@ -114,23 +132,37 @@ impl Runner {
                 continue;
             }
             // A step whose variables have no value (their step failed) cannot be sent.
-            let Some(request) = context.request(step) else {
+            let Some(mut request) = context.request(step) else {
                 continue;
             };
+            let span = trace
+                .as_ref()
+                .map(|trace| trace.start_step(index, step_start, &request));
+            if let Some(span) = &span {
+                span.inject(request.headers_mut());
+            }
             let report = self
                 .run_step(index, step, request, step_start, &mut context)
                 .await;
+            if let Some(span) = span {
+                span.end(&report);
+            }
             failed |= report.outcome != Outcome::Success;
             steps.push(report);
             step_start = Instant::now();
         }
-        IterationReport {
+        let mut report = IterationReport {
             intended_at,
             finished_at: Instant::now(),
             scenario,
             planned_steps: range.len(),
             steps,
+            trace_id: None,
+        };
+        if let Some(trace) = trace {
+            report.trace_id = trace.end(report.succeeded());
         }
+        report
     }
 
     /// Sends log entry `n` (cycling through the log) under its route's step.
@@ -151,15 +183,30 @@ impl Runner {
             request.headers_mut().insert(name.clone(), value.clone());
         }
         let mut context = Context::new(&self.probe, iteration, None);
+        let trace = self
+            .tracer
+            .as_deref()
+            .map(|tracer| tracer.start_iteration(intended_at, 0));
+        let span = trace
+            .as_ref()
+            .map(|trace| trace.start_step(entry.route, intended_at, &request));
+        if let Some(span) = &span {
+            span.inject(request.headers_mut());
+        }
         let report = self
             .run_step(entry.route, step, request, intended_at, &mut context)
             .await;
+        if let Some(span) = span {
+            span.end(&report);
+        }
+        let succeeded = report.outcome == Outcome::Success;
         IterationReport {
             intended_at,
             finished_at: Instant::now(),
             scenario: 0,
             planned_steps: 1,
             steps: vec![report],
+            trace_id: trace.and_then(|trace| trace.end(succeeded)),
         }
     }
 

@@ -39,6 +39,7 @@ fn metrics() -> Metrics {
             intended_at: now,
             finished_at: now + Duration::from_millis(millis),
             steps: vec![step(outcome, status, millis)],
+            trace_id: None,
         };
         probe.record_iteration(&report, outcome == Outcome::Success);
     }

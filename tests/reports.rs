@@ -44,6 +44,7 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
                 intended_at: now,
                 finished_at: now,
                 steps: vec![step],
+                trace_id: None,
             },
             true,
         );

@@ -41,6 +41,7 @@ impl Iterate for Stub {
             intended_at,
             finished_at: Instant::now(),
             steps: vec![step],
+            trace_id: None,
         }
     }
 }

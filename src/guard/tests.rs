@@ -34,6 +34,7 @@ fn report(at: Instant, outcome: Outcome, retry_after: Option<u64>) -> IterationR
         intended_at: at,
         finished_at: at,
         steps: vec![step],
+        trace_id: None,
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! prometheus-client writes only OpenMetrics. The Prometheus format differs in the family
 //! names of counters (`x_total`) and info metrics (`x_info`, typed gauge), and has no
-//! `# UNIT` or `# EOF` lines; samples are written the same way. Rewriting those metadata
-//! lines is all the conversion needs, and keeps one encoder as the source of truth.
+//! `# UNIT` or `# EOF` lines, and no exemplars; samples are otherwise written the same way.
+//! Rewriting those metadata lines and cutting exemplars off is all the conversion needs, and
+//! keeps one encoder as the source of truth.
 
 use prometheus_client::encoding::text;
 use prometheus_client::registry::Registry;
@@ -82,7 +83,9 @@ fn to_prometheus_text(openmetrics: &str) -> String {
         } else if line.starts_with("# UNIT ") || line == "# EOF" {
             continue;
         } else {
-            out.push_str(line);
+            // ` # {` starts an exemplar: label values (config names, enums) never hold it.
+            let sample = line.split_once(" # {").map_or(line, |(sample, _)| sample);
+            out.push_str(sample);
             out.push('\n');
         }
     }
@@ -110,10 +113,12 @@ mod tests {
         let om = "# HELP a_requests Requests.\n# TYPE a_requests counter\na_requests_total{p=\"x\"} 3\n\
                   # HELP a_build Build.\n# TYPE a_build info\na_build_info{version=\"1\"} 1\n\
                   # HELP a_lag_seconds Lag.\n# TYPE a_lag_seconds histogram\n# UNIT a_lag_seconds seconds\n\
+                  a_lag_seconds_bucket{le=\"0.1\"} 1 # {trace_id=\"4bf9\"} 0.05 1700000000.5\n\
                   a_lag_seconds_sum 0.5\n# EOF\n";
         let expected = "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\na_requests_total{p=\"x\"} 3\n\
                         # HELP a_build_info Build.\n# TYPE a_build_info gauge\na_build_info{version=\"1\"} 1\n\
-                        # HELP a_lag_seconds Lag.\n# TYPE a_lag_seconds histogram\na_lag_seconds_sum 0.5\n";
+                        # HELP a_lag_seconds Lag.\n# TYPE a_lag_seconds histogram\n\
+                        a_lag_seconds_bucket{le=\"0.1\"} 1\na_lag_seconds_sum 0.5\n";
         assert_eq!(to_prometheus_text(om), expected);
     }
 }

@@ -117,7 +117,7 @@ struct StepMetrics {
     requests: Counter,
     /// Indexed like [`Reason::ALL`].
     failures: Vec<Counter>,
-    duration: Histogram,
+    duration: super::exemplars::DurationHistogram,
     /// Response counters by code, created on first sight of a code (few codes per step).
     responses: Mutex<Vec<(u16, Counter)>>,
     /// Family and labels to create new response counters from.
@@ -241,7 +241,8 @@ impl ProbeMetrics {
         for step in &report.steps {
             let m = &self.steps[step.step];
             m.requests.inc();
-            m.duration.observe(step.latency.as_secs_f64());
+            m.duration
+                .observe(step.latency.as_secs_f64(), report.trace_id);
             if let Some(code) = step.status {
                 m.response_counter(code).inc();
             }

@@ -115,6 +115,23 @@ impl Template {
         }
         Some(out)
     }
+
+    /// The template with each variable written as `{name}` (named by `name`) and no value:
+    /// how traces show a templated path without leaking what was rendered into it.
+    pub fn outline(&self, name: impl Fn(Var) -> String) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Var(var) => {
+                    out.push('{');
+                    out.push_str(&name(*var));
+                    out.push('}');
+                }
+            }
+        }
+        out
+    }
 }
 
 fn push_escaped(out: &mut String, value: &str, escape: Escape) {

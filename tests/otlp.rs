@@ -1,0 +1,342 @@
+//! OTLP traces: the real binary exports iteration and step spans to a real OTLP/HTTP
+//! receiver (`otlp_receiver.py`, decoding with the `opentelemetry-proto` package), sends
+//! `traceparent` to the target, and puts trace ids in OpenMetrics exemplars.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use http::{HeaderMap, StatusCode, Uri};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadprobe");
+
+/// The venv Python with `opentelemetry-proto`, made by `scripts/test.sh`.
+fn python() -> PathBuf {
+    let python = std::env::var_os("LOADPROBE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python")
+        });
+    let ready = Command::new(&python)
+        .args(["-c", "import opentelemetry.proto"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    assert!(
+        ready,
+        "{} cannot import opentelemetry.proto: run ./scripts/test.sh once (it makes the venv)",
+        python.display()
+    );
+    python
+}
+
+/// A running `otlp_receiver.py`, killed on drop.
+struct Receiver {
+    child: Child,
+    port: u16,
+    spans: PathBuf,
+}
+
+impl Receiver {
+    fn start(dir: &Path) -> Self {
+        let spans = dir.join("spans.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp_receiver.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .arg(&spans)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("receiver starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("receiver prints its port");
+        let port = line.trim().parse().expect("a port number");
+        Receiver { child, port, spans }
+    }
+
+    /// Every span received so far, decoded.
+    fn spans(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.spans)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("JSON line"))
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (path, traceparent) of every request the target received.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A target whose `/ok` answers 200 and `/fail` 500, recording each `traceparent`.
+async fn spawn_target() -> (SocketAddr, Seen) {
+    async fn record(State(seen): State<Seen>, uri: Uri, headers: HeaderMap) -> StatusCode {
+        let traceparent = headers
+            .get("traceparent")
+            .map(|v| v.to_str().expect("ASCII").to_owned());
+        seen.lock()
+            .expect("lock")
+            .push((uri.path().to_owned(), traceparent));
+        if uri.path() == "/fail" {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        }
+    }
+    let seen = Seen::default();
+    let app = axum::Router::new()
+        .route("/ok", get(record))
+        .route("/fail", get(record))
+        .with_state(seen.clone());
+    (common::serve(app).await, seen)
+}
+
+/// A loadprobe process, with its stderr collected.
+struct Loadprobe {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Loadprobe {
+    /// Runs a probe of two steps (`first` succeeds, `second` fails with 500) for 400 ms at
+    /// 10/s, exporting to `receiver` with `OTEL_TRACES_SAMPLER=sampler`.
+    fn start(dir: &Path, target: SocketAddr, receiver: &Receiver, sampler: &str) -> Self {
+        let config = dir.join("loadprobe.yml");
+        let yaml = format!(
+            "targets: {{api: {{url: 'http://{target}'}}}}\n\
+             probes:\n\
+             - name: traced\n  target: api\n  schedule: {{every: 1h, for: 400ms}}\n  load: {{rate: 10}}\n  steps:\n\
+             \x20   - {{name: first, method: GET, path: /ok, expect: {{status: [200]}}}}\n\
+             \x20   - {{name: second, method: GET, path: /fail, expect: {{status: [200]}}}}\n"
+        );
+        std::fs::write(&config, yaml).expect("write config");
+        let mut command = Command::new(BIN);
+        for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("OTEL_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .arg(format!("--config.file={}", config.display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", receiver.port),
+            )
+            .env("OTEL_TRACES_SAMPLER", sampler)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("loadprobe starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (address, listening) = std::sync::mpsc::channel();
+        let lines = BufReader::new(child.stderr.take().expect("stderr"));
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                if line.contains("listening") {
+                    let _ = address.send(listen_address(&line));
+                }
+                collected.lock().expect("lock").push_str(&line);
+                collected.lock().expect("lock").push('\n');
+            }
+        });
+        let addr = listening
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no listening line: {}", stderr.lock().expect("lock")));
+        Loadprobe {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit (after which every span has been flushed).
+    fn stop(mut self) -> String {
+        let killed = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = self.child.wait().expect("exits");
+        let stderr = self.stderr.lock().expect("lock").clone();
+        assert!(status.success(), "exit {status:?}: {stderr}");
+        stderr
+    }
+}
+
+fn listen_address(line: &str) -> SocketAddr {
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
+        .map(|a| a.trim_matches('"').parse().expect("socket address"))
+        .unwrap_or_else(|| panic!("no address in {line}"))
+}
+
+fn attr<'v>(span: &'v Value, key: &str) -> &'v Value {
+    &span["attributes"][key]
+}
+
+/// (trace id, span id, flags) of a `traceparent` value.
+fn parse_traceparent(value: &str) -> (String, String, String) {
+    let parts: Vec<&str> = value.split('-').collect();
+    assert_eq!(parts.len(), 4, "{value}");
+    assert_eq!(parts[0], "00", "{value}");
+    (parts[1].into(), parts[2].into(), parts[3].into())
+}
+
+/// The trace ids of the exemplars of `loadprobe_request_duration_seconds` in a scrape.
+fn exemplar_trace_ids(scrape: &str) -> Vec<String> {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with("loadprobe_request_duration_seconds_bucket"))
+        .filter_map(|l| l.split_once("# {trace_id=\""))
+        .map(|(_, rest)| rest[..32].to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iterations_and_steps_become_spans_joined_by_the_target_with_exemplars() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = Receiver::start(dir.path());
+    let (target, seen) = spawn_target().await;
+    let loadprobe = Loadprobe::start(dir.path(), target, &receiver, "always_on");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let openmetrics = common::get(
+        loadprobe.addr,
+        "/metrics",
+        Some("application/openmetrics-text;version=1.0.0"),
+    )
+    .await
+    .1;
+    let prometheus = common::get(loadprobe.addr, "/metrics", Some("text/plain"))
+        .await
+        .1;
+    loadprobe.stop();
+    let spans = receiver.spans();
+
+    let iterations: Vec<&Value> = spans.iter().filter(|s| s["name"] == "iteration").collect();
+    assert!(
+        (2..=6).contains(&iterations.len()),
+        "{} iterations",
+        iterations.len()
+    );
+    for iteration in &iterations {
+        assert_eq!(iteration["service_name"], "loadprobe");
+        assert_eq!(iteration["parent_span_id"], "", "iterations are roots");
+        assert_eq!(attr(iteration, "loadprobe.probe"), "traced");
+        assert_eq!(iteration["status_code"], 2, "a step failed: error status");
+        let children: Vec<&Value> = spans
+            .iter()
+            .filter(|s| s["parent_span_id"] == iteration["span_id"])
+            .collect();
+        let names: Vec<&str> = children.iter().filter_map(|s| s["name"].as_str()).collect();
+        assert_eq!(names, ["first", "second"], "one child per step, in order");
+        for child in &children {
+            assert_eq!(child["trace_id"], iteration["trace_id"]);
+            assert_eq!(child["kind"], 3, "client span");
+            assert_eq!(attr(child, "loadprobe.probe"), "traced");
+            assert_eq!(attr(child, "loadprobe.step"), &child["name"]);
+            assert_eq!(attr(child, "http.request.method"), "GET");
+            let start = child["start_time_unix_nano"].as_u64().expect("start");
+            assert!(start >= iteration["start_time_unix_nano"].as_u64().expect("start"));
+        }
+        let (first, second) = (children[0], children[1]);
+        assert_eq!(attr(first, "url.path"), "/ok");
+        assert_eq!(attr(first, "http.response.status_code"), 200);
+        assert_eq!(attr(first, "loadprobe.outcome"), "success");
+        assert_eq!(attr(second, "url.path"), "/fail");
+        assert_eq!(attr(second, "http.response.status_code"), 500);
+        assert_eq!(attr(second, "loadprobe.outcome"), "status");
+        assert_eq!(second["status_code"], 2, "the failing step is an error");
+    }
+
+    // The target saw each step's own span as its parent.
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2 * iterations.len(), "{seen:?}");
+    for (path, traceparent) in &seen {
+        let (trace_id, span_id, flags) =
+            parse_traceparent(traceparent.as_deref().expect("traceparent sent"));
+        assert_eq!(flags, "01", "sampled");
+        let span = spans
+            .iter()
+            .find(|s| s["span_id"] == span_id.as_str())
+            .unwrap_or_else(|| panic!("no span {span_id} for {path}"));
+        assert_eq!(span["trace_id"], trace_id.as_str());
+        assert_eq!(attr(span, "url.path"), path.as_str());
+    }
+
+    // Exemplars in OpenMetrics only, with trace ids the receiver got.
+    let exemplars = exemplar_trace_ids(&openmetrics);
+    assert!(!exemplars.is_empty(), "{openmetrics}");
+    for trace_id in &exemplars {
+        assert!(
+            iterations
+                .iter()
+                .any(|i| i["trace_id"] == trace_id.as_str()),
+            "exemplar {trace_id} is not a received trace"
+        );
+    }
+    assert!(prometheus.contains("loadprobe_request_duration_seconds_bucket"));
+    assert!(!prometheus.contains("trace_id"), "{prometheus}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_off_exports_nothing_and_sends_unsampled_traceparent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = Receiver::start(dir.path());
+    let (target, seen) = spawn_target().await;
+    let loadprobe = Loadprobe::start(dir.path(), target, &receiver, "always_off");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let openmetrics = common::get(
+        loadprobe.addr,
+        "/metrics",
+        Some("application/openmetrics-text;version=1.0.0"),
+    )
+    .await
+    .1;
+    let stderr = loadprobe.stop();
+    assert!(
+        stderr.contains("exporting traces over OTLP http/protobuf"),
+        "{stderr}"
+    );
+    let seen = seen.lock().expect("lock").clone();
+    assert!(seen.len() >= 4, "{seen:?}");
+    for (_, traceparent) in &seen {
+        let (_, _, flags) = parse_traceparent(traceparent.as_deref().expect("traceparent sent"));
+        assert_eq!(flags, "00", "not sampled");
+    }
+    assert!(exemplar_trace_ids(&openmetrics).is_empty(), "{openmetrics}");
+    assert_eq!(receiver.spans(), Vec::<Value>::new());
+}
+
+#[test]
+fn grpc_protocol_is_refused_with_a_clear_error() {
+    let out = Command::new(BIN)
+        .arg("--config.file=config/loadprobe.yml")
+        .arg("--web.listen-address=127.0.0.1:0")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported")
+            && stderr.contains("http/protobuf"),
+        "{stderr}"
+    );
+}
