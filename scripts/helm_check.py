@@ -11,7 +11,11 @@ versions it:
     alerts/loadprobe.rules.yml, the monitors must point at the loadprobe port, ...;
   * runs the loadprobe binary with each rendered container's own args and the rendered
     ConfigMap, plus --config.check, so the flags and the config are the real ones;
-  * checks the restricted security context and the probes of every container.
+  * checks the restricted security context and the probes of every container;
+  * with secured endpoints (ci/web-values.yaml and variants): the web config Secret and its
+    keys, --web.config.file and the POST endpoint flags, the Secret mounts, the probes
+    (HTTPS under TLS, tcpSocket or an Authorization header under basic auth), the monitors'
+    scheme, tlsConfig and basicAuth, the checksum/web-config annotation and the NOTES.
 It also checks values.schema.json (typos are rejected), the config checksum, packaging
 (the alerts/ and dashboards/ symlinks are followed), and a parent chart that puts loadprobe
 into its own Deployment with the loadprobe.sidecar.* named templates.
@@ -55,6 +59,14 @@ STANDARD_LABELS = (
     "app.kubernetes.io/managed-by",
     "helm.sh/chart",
 )
+WEB_CONFIG_PATH = "/etc/loadprobe/web/web-config.yml"
+TLS_DIR = "/etc/loadprobe/tls"
+# The web config keys loadprobe accepts (docs/CONFIGURATION.md, "Securing loadprobe's endpoints").
+WEB_CONFIG_KEYS = {
+    "tls_server_config": {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version"},
+    "http_server_config": {"http2", "headers"},
+    "basic_auth_users": None,
+}
 RESTRICTED = {
     "runAsNonRoot": True,
     "readOnlyRootFilesystem": True,
@@ -165,21 +177,52 @@ def check_security(where: str, container: dict) -> None:
           f"{where}: seccompProfile.type is not RuntimeDefault")
 
 
-def check_probes(where: str, container: dict) -> None:
+def web_flags(values: dict) -> tuple[bool, bool, str]:
+    """(TLS, basic auth, probe Authorization) the chart should derive from the values' web section."""
+    web = values.get("web") or {}
+    config = web.get("config") or {}
+    tls, auth = web.get("tls", "auto"), web.get("basicAuth", "auto")
+    if not isinstance(tls, bool):
+        tls = bool((config.get("tls_server_config") or {}).get("cert_file"))
+    if not isinstance(auth, bool):
+        auth = bool(config.get("basic_auth_users"))
+    return tls, auth, web.get("probeAuthorization", "")
+
+
+def check_probes(where: str, container: dict, values: dict | None = None) -> None:
+    """httpGet on /-/healthy and /-/ready; HTTPS under TLS; under basic auth tcpSocket, or
+    httpGet with web.probeAuthorization as its Authorization header."""
+    tls, auth, authorization = web_flags(values or {})
     port = next(p for p in container["ports"] if p["name"] == LOADPROBE_PORT)
     for probe, path in (("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")):
-        get = (container.get(probe) or {}).get("httpGet") or {}
+        spec = container.get(probe) or {}
+        if auth and not authorization:
+            check("httpGet" not in spec and (spec.get("tcpSocket") or {}).get("port") in (LOADPROBE_PORT, port["containerPort"]),
+                  f"{where}: {probe} under basic auth should be a tcpSocket probe on loadprobe's port, is {spec}")
+            continue
+        get = spec.get("httpGet") or {}
         check(get.get("path") == path, f"{where}: {probe} path is {get.get('path')!r}, want {path}")
         check(get.get("port") in (LOADPROBE_PORT, port["containerPort"]),
               f"{where}: {probe} port {get.get('port')!r} is not loadprobe's")
+        check(get.get("scheme", "HTTP") == ("HTTPS" if tls else "HTTP"),
+              f"{where}: {probe} scheme is {get.get('scheme', 'HTTP')!r} with TLS {tls}")
+        headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
+        check(headers.get("Authorization") == (authorization if auth else None),
+              f"{where}: {probe} Authorization header is {headers.get('Authorization')!r}")
 
 
-def check_binary(where: str, binary: Path, container: dict, config_text: str, hostname: str) -> None:
-    """Runs loadprobe with the container's own args and the rendered config, + --config.check."""
+def check_binary(where: str, binary: Path, container: dict, config_text: str, hostname: str,
+                 web_text: str | None = None) -> None:
+    """Runs loadprobe with the container's own args and the rendered config (and web config,
+    when rendered), + --config.check."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "loadprobe.yml"
         config.write_text(config_text)
-        args = [f"--config.file={config}" if a.startswith("--config.file=") else a
+        web = Path(tmp) / "web-config.yml"
+        web.write_text(web_text or "")
+        args = [f"--config.file={config}" if a.startswith("--config.file=")
+                else f"--web.config.file={web}" if a.startswith("--web.config.file=") and web_text is not None
+                else a
                 for a in container.get("args", [])]
         env = {**os.environ, "HOSTNAME": hostname}
         result = subprocess.run([str(binary), *args, "--config.check"], env=env,
@@ -226,6 +269,14 @@ def check_set(name: str, values: dict, kube: str, binary: Path) -> tuple[list[di
         demo = (ROOT / "config" / "loadprobe.yml").read_text()
         check(config_text.rstrip("\n") == demo.rstrip("\n"), f"{name}@{kube}: ConfigMap is not config/loadprobe.yml")
 
+    web_secrets = [d for d in docs if d["kind"] == "Secret" and "web-config.yml" in d.get("stringData", {})]
+    web = values.get("web") or {}
+    check(len(web_secrets) == (1 if web.get("config") else 0),
+          f"{name}@{kube}: {len(web_secrets)} web config Secrets for web.config {bool(web.get('config'))}")
+    web_text = web_secrets[0]["stringData"]["web-config.yml"] if web_secrets else None
+    if web_text is not None:
+        check_web_config(f"{name}@{kube}", yaml.safe_load(web_text), web)
+
     containers = 0
     for owner, hostname, labels, spec in pod_specs(docs):
         for field in ("initContainers", "containers"):
@@ -235,15 +286,58 @@ def check_set(name: str, values: dict, kube: str, binary: Path) -> tuple[list[di
         for field, container in loadprobe_containers(spec):
             containers += 1
             where = f"{name}@{kube} {owner} {container['name']}"
-            check_probes(where, container)
+            check_probes(where, container, values)
+            check_web_mounts(where, container, volumes, values, web_secrets)
             mounts = {m["name"]: m for m in container.get("volumeMounts", [])}
             config_volume = volumes.get(mounts.get("loadprobe-config", {}).get("name"), {})
             check(config_volume.get("configMap", {}).get("name") == config_map["metadata"]["name"],
                   f"{where}: /etc/loadprobe is not the config ConfigMap")
             check(mounts.get("loadprobe-config", {}).get("mountPath") == "/etc/loadprobe",
                   f"{where}: config not mounted at /etc/loadprobe")
-            check_binary(where, binary, container, config_text, hostname)
+            check_binary(where, binary, container, config_text, hostname, web_text)
     return docs, notes
+
+
+def check_web_config(where: str, config: dict, web: dict) -> None:
+    """The rendered web-config.yml equals web.config and has only keys loadprobe accepts."""
+    check(config == web["config"], f"{where}: web-config.yml differs from web.config")
+    for key, value in config.items():
+        allowed = WEB_CONFIG_KEYS.get(key, set())
+        check(key in WEB_CONFIG_KEYS and (allowed is None or set(value) <= allowed),
+              f"{where}: web-config.yml key {key} ({value}) is not one loadprobe accepts")
+    tls = config.get("tls_server_config") or {}
+    if web.get("tlsSecret"):
+        for key in ("cert_file", "key_file", "client_ca_file"):
+            if key in tls:
+                check(tls[key].startswith(TLS_DIR + "/"), f"{where}: {key} {tls[key]} is not in the TLS Secret's {TLS_DIR}")
+
+
+def check_web_mounts(where: str, container: dict, volumes: dict, values: dict, web_secrets: list[dict]) -> None:
+    """--web.config.file and the web and TLS Secrets' volumes iff the values ask for them."""
+    web = values.get("web") or {}
+    args, mounts = container.get("args", []), {m["name"]: m for m in container.get("volumeMounts", [])}
+    enabled = bool(web.get("config") or web.get("existingSecret"))
+    check((f"--web.config.file={WEB_CONFIG_PATH}" in args) == enabled,
+          f"{where}: --web.config.file={WEB_CONFIG_PATH} in args is {not enabled}, web config set is {enabled}")
+    for flag, key in (("--web.enable-lifecycle", "enableLifecycle"), ("--web.enable-run", "enableRun")):
+        check((flag in args) == bool(web.get(key)), f"{where}: {flag} in args does not follow web.{key}")
+    mount = mounts.get("loadprobe-web-config")
+    if not check((mount is not None) == enabled, f"{where}: web config mount present is {mount is not None}"):
+        return
+    if enabled:
+        secret = volumes.get("loadprobe-web-config", {}).get("secret", {})
+        want = web.get("existingSecret") or (web_secrets[0]["metadata"]["name"] if web_secrets else None)
+        key = web.get("existingSecretKey", "web-config.yml") if web.get("existingSecret") else "web-config.yml"
+        check(mount["mountPath"] == str(Path(WEB_CONFIG_PATH).parent) and mount.get("readOnly") is True,
+              f"{where}: web config mounted at {mount['mountPath']}")
+        check(secret.get("secretName") == want and secret.get("items") == [{"key": key, "path": "web-config.yml"}],
+              f"{where}: web config volume {secret} is not Secret {want} key {key}")
+    tls_mount = mounts.get("loadprobe-tls")
+    check((tls_mount is not None) == bool(web.get("tlsSecret")), f"{where}: TLS mount does not follow web.tlsSecret")
+    if tls_mount is not None:
+        check(tls_mount["mountPath"] == TLS_DIR and tls_mount.get("readOnly") is True, f"{where}: TLS Secret at {tls_mount['mountPath']}")
+        check(volumes.get("loadprobe-tls", {}).get("secret", {}).get("secretName") == web["tlsSecret"],
+              f"{where}: TLS volume is not Secret {web['tlsSecret']}")
 
 
 def find(docs: list[dict], kind: str) -> list[dict]:
@@ -310,7 +404,8 @@ def check_service_monitor(name: str, docs: list[dict]) -> None:
     for endpoint in spec["endpoints"]:
         check(endpoint["port"] in ports, f"{name}: ServiceMonitor port {endpoint['port']} not on the Service")
         check(endpoint["path"] == "/metrics", f"{name}: ServiceMonitor path {endpoint['path']}")
-        check(set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "relabelings", "metricRelabelings"},
+        check(set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "relabelings", "metricRelabelings",
+                                "scheme", "tlsConfig", "basicAuth"},
               f"{name}: unexpected endpoint keys {set(endpoint)}")
         for key in ("interval", "scrapeTimeout"):
             check(re.fullmatch(r"([0-9]+(ms|s|m|h))+", endpoint.get(key, "")) is not None,
@@ -376,6 +471,8 @@ def run_sets(binary: Path) -> None:
         check_dashboards(f"monitoring@{kube}", docs, monitoring["grafanaDashboards"]["annotations"])
         check_release_label(f"monitoring@{kube}", docs, "kube-prometheus-stack")
 
+        run_web(kube, binary)
+
     for kube in sidecar_kubes:
         native = kube != "1.28.0"
         docs, notes = report("sidecar", sidecar, kube, binary)
@@ -404,6 +501,96 @@ def run_sets(binary: Path) -> None:
     check_dashboards("sidecar-monitoring", docs, {})
     check_release_label("sidecar-monitoring", docs, RELEASE)
     check(find(docs, "PodMonitor")[0]["spec"]["selector"] == {}, "sidecar PodMonitor without example: selector {}")
+
+
+def check_monitor_security(name: str, endpoint: dict, monitor: dict, tls: bool) -> None:
+    check(endpoint.get("scheme") == ("https" if tls else None), f"{name}: monitor scheme is {endpoint.get('scheme')!r}, TLS {tls}")
+    for key in ("tlsConfig", "basicAuth"):
+        check(endpoint.get(key) == (monitor.get(key) or None), f"{name}: monitor {key} is {endpoint.get(key)!r}, want {monitor.get(key)!r}")
+
+
+def run_web(kube: str, binary: Path) -> None:
+    """ci/web-values.yaml (TLS, basic auth, POST endpoints, a secured ServiceMonitor) and variants."""
+    web_values = load_values("web")
+    docs, notes = report("web", web_values, kube, binary)
+    check(Counter(d["kind"] for d in docs) == Counter(
+        {"ConfigMap": 1, "Secret": 1, "ServiceAccount": 1, "Service": 1, "Deployment": 1, "ServiceMonitor": 1}),
+        f"web@{kube}: unexpected objects (no helm test pod: busybox wget cannot do TLS or basic auth)")
+    secret = find(docs, "Secret")[0]
+    check(secret["metadata"]["name"] == f"{RELEASE}-loadprobe-web", f"web@{kube}: Secret is {ident(secret)}")
+    deployment = find(docs, "Deployment")[0]
+    _, container, spec = the_loadprobe([deployment])
+    for flag in (f"--web.config.file={WEB_CONFIG_PATH}", "--web.enable-lifecycle", "--web.enable-run"):
+        check(flag in container["args"], f"web@{kube}: {flag} not in the args")
+    check({p: type(container[p]) for p in ("livenessProbe", "readinessProbe")} and
+          all("tcpSocket" in container[p] for p in ("livenessProbe", "readinessProbe")),
+          f"web@{kube}: basic auth must switch the probes to tcpSocket")
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    web_text = secret["stringData"]["web-config.yml"]
+    check(re.fullmatch(r"[0-9a-f]{64}", annotations.get("checksum/web-config", "")) is not None,
+          f"web@{kube}: no checksum/web-config on the pod template")
+    endpoint = find(docs, "ServiceMonitor")[0]["spec"]["endpoints"][0]
+    check_monitor_security(f"web@{kube} ServiceMonitor", endpoint, web_values["serviceMonitor"], True)
+    check(bool(web_text) and "tls_server_config" in web_text, f"web@{kube}: web-config.yml lacks the TLS section")
+    check("Basic auth is on" in notes and "open https://127.0.0.1:10180/" in notes and "Check it: helm test" not in notes
+          and "WARNING" not in notes,
+          f"web@{kube}: NOTES should explain the web config, without warnings or helm test")
+    no_auth = copy.deepcopy(web_values)
+    del no_auth["serviceMonitor"]["basicAuth"]
+    docs, notes = render(CHART, no_auth, kube)
+    check("WARNING: basic auth is on but the monitor has no basicAuth" in notes, f"web@{kube}: NOTES miss the 401 warning")
+    docs, notes = render(CHART, {"web": {"enableRun": True}}, kube)
+    check("WARNING: web.enableLifecycle / web.enableRun need basic_auth_users" in notes,
+          f"web@{kube}: NOTES miss the 403 warning of enableRun without basic auth")
+
+    # TLS without basic auth: HTTPS probes, https scrape with no basicAuth, the helm test skipped.
+    tls_only = merged(web_values, {"web": {"enableLifecycle": False, "enableRun": False}})
+    del tls_only["web"]["config"]["basic_auth_users"], tls_only["serviceMonitor"]["basicAuth"]
+    docs, _ = report("web-tls", tls_only, kube, binary)
+    _, container, _ = the_loadprobe(find(docs, "Deployment"))
+    check(container["livenessProbe"]["httpGet"].get("scheme") == "HTTPS", f"web-tls@{kube}: probes not HTTPS")
+    check(not any(a.startswith("--web.enable") for a in container["args"]), f"web-tls@{kube}: POST endpoints enabled")
+    endpoint = find(docs, "ServiceMonitor")[0]["spec"]["endpoints"][0]
+    check_monitor_security(f"web-tls@{kube} ServiceMonitor", endpoint, tls_only["serviceMonitor"], True)
+    check(not find(docs, "Pod"), f"web-tls@{kube}: the helm test pod cannot fetch over TLS")
+
+    # A Secret of the user's own, with basic auth only, httpGet probes with an Authorization header.
+    existing = {"web": {"existingSecret": "my-web-config", "existingSecretKey": "web.yml", "basicAuth": True,
+                        "probeAuthorization": "Basic cHJvYmU6cHJvYmU=", "enableLifecycle": True},
+                "serviceMonitor": {"enabled": True, "basicAuth": web_values["serviceMonitor"]["basicAuth"]}}
+    docs, _ = report("web-existing", existing, kube, binary)
+    check(not find(docs, "Secret"), f"web-existing@{kube}: renders a Secret next to web.existingSecret")
+    deployment = find(docs, "Deployment")[0]
+    _, container, _ = the_loadprobe([deployment])
+    check(container["readinessProbe"]["httpGet"].get("httpHeaders") == [{"name": "Authorization", "value": "Basic cHJvYmU6cHJvYmU="}],
+          f"web-existing@{kube}: probes lack the Authorization header")
+    check("checksum/web-config" in deployment["spec"]["template"]["metadata"]["annotations"],
+          f"web-existing@{kube}: no checksum/web-config")
+    endpoint = find(docs, "ServiceMonitor")[0]["spec"]["endpoints"][0]
+    check_monitor_security(f"web-existing@{kube} ServiceMonitor", endpoint, existing["serviceMonitor"], False)
+
+    # Sidecar mode: the PodMonitor and the named templates get the same.
+    sidecar = merged(load_values("sidecar"), {"web": web_values["web"], "podMonitor": {
+        "tlsConfig": web_values["serviceMonitor"]["tlsConfig"], "basicAuth": web_values["serviceMonitor"]["basicAuth"]}})
+    docs, _ = report("web-sidecar", sidecar, kube, binary)
+    check(len(find(docs, "Secret")) == 1, f"web-sidecar@{kube}: no web config Secret")
+    example = find(docs, "Deployment")[0]["spec"]["template"]
+    check("checksum/loadprobe-web-config" in example["metadata"]["annotations"], f"web-sidecar@{kube}: no web config checksum")
+    endpoint = find(docs, "PodMonitor")[0]["spec"]["podMetricsEndpoints"][0]
+    check_monitor_security(f"web-sidecar@{kube} PodMonitor", endpoint, sidecar["podMonitor"], True)
+
+    # Nothing of this without web values (the default set).
+    docs, _ = render(CHART, {"serviceMonitor": {"enabled": True}}, kube)
+    _, container, _ = the_loadprobe(find(docs, "Deployment"))
+    check(not any(a.startswith("--web.config") for a in container["args"]) and not find(docs, "Secret"),
+          f"default@{kube}: web config without web values")
+    check("scheme" not in find(docs, "ServiceMonitor")[0]["spec"]["endpoints"][0], f"default@{kube}: monitor scheme set")
+
+    try:
+        render(CHART, {"web": {"config": web_values["web"]["config"], "existingSecret": "x"}}, kube)
+        check(False, "web.config and web.existingSecret together are accepted")
+    except helm.HelmError:
+        check(True, "")
 
 
 def check_sidecar_placement(name: str, field: str, container: dict, native: bool) -> None:
@@ -446,6 +633,12 @@ def run_schema() -> None:
         "unknown mode": {"mode": "daemonset"},
         "unknown kind": {"kind": "DaemonSet"},
         "native sidecar typo": {"sidecar": {"native": "yes"}},
+        "web config typo": {"web": {"config": {"tls_server_config": {"certfile": "/x"}}}},
+        "unsupported web config key": {"web": {"config": {"rate_limit": {"interval": "1s"}}}},
+        "web password instead of a bcrypt hash": {"web": {"config": {"basic_auth_users": {"u": "secret"}}}},
+        "web flag typo": {"web": {"enableReload": True}},
+        "web tls yes": {"web": {"tls": "yes"}},
+        "monitor basicAuth typo": {"serviceMonitor": {"basicAuth": {"user": {}}}},
         "bad probe name": {"config": {"probes": [{"name": "Bad-Name", "target": "t", "load": {"rate": 1}}]}},
     }
     with helm.Chart.load(CHART) as chart:
@@ -474,6 +667,11 @@ def checksum(values: dict) -> str:
     return find(docs, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
 
+def web_checksum(values: dict) -> str:
+    docs, _ = render(CHART, values, "1.33.0")
+    return find(docs, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"]["checksum/web-config"]
+
+
 def run_checksum() -> None:
     base = checksum({})
     mine = {"config": load_values("sidecar")["config"]}
@@ -482,7 +680,12 @@ def run_checksum() -> None:
     check(re.fullmatch(r"[0-9a-f]{64}", base) is not None, "checksum/config is not a sha256")
     check(base == checksum({}), "checksum/config is not deterministic")
     check(base != changed, "checksum/config does not change with the config")
-    print("config checksum annotation: deterministic, changes with the config")
+    web = {"web": load_values("web")["web"]}
+    other = merged(web, {"web": {"config": {"http_server_config": {"headers": {"X-Frame-Options": "sameorigin"}}}}})
+    check(web_checksum(web) == web_checksum(web), "checksum/web-config is not deterministic")
+    check(web_checksum(web) != web_checksum(other), "checksum/web-config does not change with web.config")
+    check(checksum(web) == base, "checksum/config changes with web.config")
+    print("config checksum annotation: deterministic, changes with the config; checksum/web-config with web.config")
 
 
 def run_package(work: Path) -> Path:

@@ -8,6 +8,9 @@ metadata:
     {{- end }}
   annotations:
     checksum/config: {{ include "loadprobe.configChecksum" . }}
+    {{- if include "loadprobe.webEnabled" . }}
+    checksum/web-config: {{ include "loadprobe.webConfigChecksum" . }}
+    {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

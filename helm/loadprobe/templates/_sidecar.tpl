@@ -45,7 +45,10 @@ docs/kubernetes.md has the complete before/after example.
 {{- end }}
 {{- end }}
 
-{{/* For your pod's volumes: the loadprobe config (one list item), plus extraVolumes. */}}
+{{/*
+For your pod's volumes: the loadprobe config (one list item), the web config and TLS
+Secrets when web.config/web.existingSecret and web.tlsSecret are set, plus extraVolumes.
+*/}}
 {{- define "loadprobe.sidecar.volumes" -}}
 {{- include "loadprobe.configVolume" . }}
 {{- with .Values.extraVolumes }}
@@ -53,9 +56,15 @@ docs/kubernetes.md has the complete before/after example.
 {{- end }}
 {{- end }}
 
-{{/* For your pod template's annotations: the config checksum, so a config change rolls it. */}}
+{{/*
+For your pod template's annotations: the checksums of the config and of the web config, so
+a change of either rolls it.
+*/}}
 {{- define "loadprobe.sidecar.podAnnotations" -}}
 checksum/loadprobe-config: {{ include "loadprobe.configChecksum" . }}
+{{- if include "loadprobe.webEnabled" . }}
+checksum/loadprobe-web-config: {{ include "loadprobe.webConfigChecksum" . }}
+{{- end }}
 {{- end }}
 
 {{/* Selector labels of the sidecar example's pods. */}}
