@@ -4,26 +4,23 @@
 //! known by type to be a connect or a TLS failure: classification never reads error text.
 //! The pool, timeouts and TLS settings come from the target's plan.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::outcome::Reason;
 use crate::plan::Target;
 
+mod connect;
 mod pool;
 mod tls;
+
+use connect::connect;
+pub use connect::{ConnectError, Connector, Stream};
 
 /// Bytes of every response body kept for failure snippets (redacted and cut again later).
 const PREFIX_BYTES: usize = 256;
@@ -205,221 +202,4 @@ fn classify_request_error(error: hyper_util::client::legacy::Error) -> Transport
         None => error.to_string(),
     };
     TransportError { reason, message }
-}
-
-/// A failure to establish a connection, by phase.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The URI has no usable host.
-    #[error("URI has no host")]
-    NoHost,
-    /// Name resolution failed or found nothing.
-    #[error("cannot resolve {host}")]
-    Resolve {
-        /// The host name.
-        host: String,
-        /// The resolver's error.
-        #[source]
-        source: io::Error,
-    },
-    /// The TCP connection failed.
-    #[error("cannot connect to {host}")]
-    Tcp {
-        /// The host name.
-        host: String,
-        /// The socket error.
-        #[source]
-        source: io::Error,
-    },
-    /// The connection was accepted and then reset before it could be used: the peer
-    /// answered, so this is a broken connection (`io`), not a refused one.
-    #[error("connection to {host} reset right after it was accepted")]
-    Reset {
-        /// The host name.
-        host: String,
-        /// The socket error.
-        #[source]
-        source: io::Error,
-    },
-    /// The TLS handshake failed.
-    #[error("TLS handshake with {host} failed")]
-    Tls {
-        /// The host name.
-        host: String,
-        /// The handshake error.
-        #[source]
-        source: io::Error,
-    },
-}
-
-impl ConnectError {
-    pub(crate) fn reason(&self) -> Reason {
-        match self {
-            ConnectError::Tls { .. } => Reason::Tls,
-            ConnectError::Reset { .. } => Reason::Io,
-            ConnectError::NoHost | ConnectError::Resolve { .. } | ConnectError::Tcp { .. } => {
-                Reason::Connect
-            }
-        }
-    }
-}
-
-/// Opens TCP (and TLS for `https`) connections for the pool.
-#[derive(Clone)]
-pub struct Connector {
-    /// Present when the target is `https`.
-    tls: Option<tokio_rustls::TlsConnector>,
-}
-
-impl std::fmt::Debug for Connector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector")
-            .field("tls", &self.tls.is_some())
-            .finish()
-    }
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<Stream>;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let tls = self.tls.clone();
-        Box::pin(async move { connect(uri, tls).await.map(TokioIo::new) })
-    }
-}
-
-async fn connect(
-    uri: Uri,
-    tls: Option<tokio_rustls::TlsConnector>,
-) -> Result<Stream, ConnectError> {
-    let host = uri
-        .host()
-        .ok_or(ConnectError::NoHost)?
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let addresses: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|source| ConnectError::Resolve {
-            host: host.clone(),
-            source,
-        })?
-        .collect();
-    let tcp = TcpStream::connect(&addresses[..])
-        .await
-        .map_err(|source| tcp_error(&host, source))?;
-    // Requests are small and latency is what we measure: never wait for Nagle.
-    tcp.set_nodelay(true)
-        .map_err(|source| tcp_error(&host, source))?;
-    let Some(tls) = tls.filter(|_| https) else {
-        return Ok(Stream::Plain(tcp));
-    };
-    let name =
-        rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| ConnectError::Tls {
-            host: host.clone(),
-            source: io::Error::other(e),
-        })?;
-    let stream = tls
-        .connect(name, tcp)
-        .await
-        .map_err(|source| ConnectError::Tls { host, source })?;
-    Ok(Stream::Tls(Box::new(stream)))
-}
-
-/// A failed TCP connect: refused, unreachable and the like are `connect`; a reset means the
-/// peer accepted and then dropped the connection (tokio reports it from `connect` when it
-/// comes before the socket was first writable), which is `io`.
-fn tcp_error(host: &str, source: io::Error) -> ConnectError {
-    let host = host.to_owned();
-    match source.kind() {
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
-            ConnectError::Reset { host, source }
-        }
-        _ => ConnectError::Tcp { host, source },
-    }
-}
-
-/// A plain or TLS connection to a target.
-#[derive(Debug)]
-pub enum Stream {
-    /// `http`.
-    Plain(TcpStream),
-    /// `https`.
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        match self {
-            Stream::Tls(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
-                Connected::new().negotiated_h2()
-            }
-            _ => Connected::new(),
-        }
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
 }

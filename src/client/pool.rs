@@ -26,6 +26,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
+use super::connect::Resolver;
 use super::{ConnectError, Stream, TransportError, connect};
 use crate::outcome::Reason;
 
@@ -43,6 +44,7 @@ pub(super) struct Pool {
     base: Uri,
     host: HeaderValue,
     tls: Option<tokio_rustls::TlsConnector>,
+    resolver: Resolver,
     idle: Mutex<VecDeque<Conn>>,
     max_idle: usize,
     idle_timeout: Duration,
@@ -74,6 +76,7 @@ impl Pool {
             base,
             host,
             tls,
+            resolver: Resolver::default(),
             idle: Mutex::new(VecDeque::new()),
             max_idle,
             idle_timeout,
@@ -187,7 +190,7 @@ impl Pool {
     }
 
     async fn open(&self) -> Result<Conn, TransportError> {
-        let stream = connect(self.base.clone(), self.tls.clone())
+        let stream = connect(self.base.clone(), self.tls.clone(), &self.resolver)
             .await
             .map_err(connect_error)?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
