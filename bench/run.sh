@@ -1,30 +1,50 @@
 #!/usr/bin/env bash
 # bench/run.sh — loadprobe's benchmark suite, one entry point.
 #
-#   bench/run.sh [core]          # the only scenario so far (the default)
+#   bench/run.sh [core]     # one fixed rate (RATE) for loadprobe, oha, hey (the default)
+#   bench/run.sh fixed      # fixed rates 10 100 1000 5000 20000/s: rate, CPU, RSS, p50/p99
+#   bench/run.sh closed     # closed-loop maximum, 32 connections: loadprobe, wrk, oha
+#   bench/run.sh truth      # a server that stalls 1 s every 5 s: reported vs true percentiles
+#   bench/run.sh footprint  # loadprobe's memory idle / demo / 20000/s, /metrics of 100x3
+#   bench/run.sh all        # the four above, then the chart, the ratios and the tables of
+#                           # docs/performance.md
 #
 # Method (same as shared reference/anchor-figures.md, so figures are comparable):
-#   - target = our own nginx, 1 worker pinned to CPU $TARGET_CPU, serving a static file;
-#   - every generator pinned to CPU $GEN_CPU with taskset and wrapped in /usr/bin/time,
-#     so CPU = user+sys of the whole generator process and peak RSS = its max RSS;
+#   - target = our own nginx, 1 worker pinned to CPU $TARGET_CPU, serving a static file
+#     (truth: bench/stall_server.py, pinned to the same CPU);
+#   - every generator pinned to CPU $GEN_CPU with taskset and wrapped in bench/rusage.py
+#     (/usr/bin/time with microseconds), so CPU = user+sys of the whole generator process
+#     and peak RSS = its max RSS;
 #   - ground truth = nginx's access log (one line per request), never the tool's own count;
 #   - tools interleaved (loadprobe, oha, hey, loadprobe, ...) so drift of the machine
 #     hits every tool alike; median (min–max) per figure.
 #
 # Environment (defaults in brackets):
-#   RATE [1000] arrivals/s · DURATION [30] seconds · REPEATS [3]
-#   TOOLS ["loadprobe oha hey"]   subset/order of generators
+#   REPEATS [3] runs of every leg · TOOLS ["loadprobe oha hey"] (core, fixed: subset/order)
 #   LOADPROBE_BIN                 use this binary, do not build (missing file = skip the leg)
 #   SKIP_BUILD=1                  do not build; use target/release/loadprobe if it exists
 #   LOADPROBE_EXTRA_ARGS          extra flags for loadprobe (e.g. --runtime.worker-threads=1)
 #   MAX_IN_FLIGHT [64] · OHA_CONNS [64] · HEY_WORKERS [50]
 #   GEN_CPU [0] · TARGET_CPU [1] · PAUSE [2] seconds between legs
 #   RESULTS_DIR [bench/results] · KEEP_TMP=1 keeps the temp dir (configs, logs, scrapes)
+#   core:      RATE [1000] arrivals/s · DURATION [30] s
+#   fixed:     FIXED_RATES ["10 100 1000 5000 20000"] · FIXED_DURATION [20] s ·
+#              FIXED_DURATION_LOW [60] s for rates of 10/s and below
+#   closed:    CLOSED_DURATION [10] s · CLOSED_CONNS [32] · CLOSED_RATE [200000] (loadprobe's
+#              rate, above what one core can do) · CLOSED_TOOLS ["loadprobe wrk oha"]
+#   truth:     TRUTH_RATES ["200 1000"] · TRUTH_DURATION [20] s ·
+#              TRUTH_TOOLS ["loadprobe oha oha_corr hey wrk"] (wrk, closed loop: first rate only)
+#              · TRUTH_MAX_IN_FLIGHT [2000] (loadprobe: room for a 1 s stall at 1000/s)
+#   footprint: FOOT_IDLE [10] s · FOOT_DEMO [20] s · FOOT_LOAD [30] s at FOOT_LOAD_RATE [20000] ·
+#              FOOT_PROBES [100] probes x 3 steps · FOOT_SCRAPES [30] scrapes of /metrics
+#   DOC [docs/performance.md] · CHART [docs/performance-cpu.svg] (all: written by the run)
 #
-# Quick smoke run:  RATE=200 DURATION=5 REPEATS=1 bench/run.sh
+# Quick smoke runs:  RATE=200 DURATION=5 REPEATS=1 bench/run.sh
+#                    FIXED_RATES="100 1000" FIXED_DURATION=3 REPEATS=1 bench/run.sh fixed
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export BENCH_DIR
 REPO_DIR=$(dirname "$BENCH_DIR")
 SCENARIO=${1:-core}
 
@@ -42,6 +62,30 @@ RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
 LOADPROBE_EXTRA_ARGS=${LOADPROBE_EXTRA_ARGS:-}
 DRAIN_TIMEOUT=5   # seconds; written into loadprobe's config as global.drain_timeout
 
+FIXED_RATES=${FIXED_RATES:-"10 100 1000 5000 20000"}
+FIXED_DURATION=${FIXED_DURATION:-20}
+FIXED_DURATION_LOW=${FIXED_DURATION_LOW:-60}
+CLOSED_DURATION=${CLOSED_DURATION:-10}
+CLOSED_CONNS=${CLOSED_CONNS:-32}
+CLOSED_RATE=${CLOSED_RATE:-200000}
+CLOSED_TOOLS=${CLOSED_TOOLS:-"loadprobe wrk oha"}
+TRUTH_RATES=${TRUTH_RATES:-"200 1000"}
+TRUTH_DURATION=${TRUTH_DURATION:-20}
+TRUTH_TOOLS=${TRUTH_TOOLS:-"loadprobe oha oha_corr hey wrk"}
+TRUTH_MAX_IN_FLIGHT=${TRUTH_MAX_IN_FLIGHT:-2000}
+FOOT_IDLE=${FOOT_IDLE:-10}
+FOOT_DEMO=${FOOT_DEMO:-20}
+FOOT_LOAD=${FOOT_LOAD:-30}
+FOOT_LOAD_RATE=${FOOT_LOAD_RATE:-20000}
+FOOT_PROBES=${FOOT_PROBES:-100}
+FOOT_SCRAPES=${FOOT_SCRAPES:-30}
+DOC=${DOC:-$REPO_DIR/docs/performance.md}
+CHART=${CHART:-$REPO_DIR/docs/performance-cpu.svg}
+
+# The interpreter itself, not a version manager's shim (pyenv's is a bash script that forks):
+# the pid of a tool launched under bench/rusage.py must be the wrapper's one child.
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+
 # cargo install puts oha here; a fresh shell may not have it on PATH.
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -50,9 +94,9 @@ LOG_TAG=bench
 source "$BENCH_DIR/lib.sh"   # log, die, nginx, loadprobe binary and config, tool_pid
 
 case "$SCENARIO" in
-  core) ;;
+  core|fixed|closed|truth|footprint|all) ;;
   -h|--help|help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown scenario '$SCENARIO' (known: core)" ;;
+  *) die "unknown scenario '$SCENARIO' (known: core fixed closed truth footprint all)" ;;
 esac
 [[ $RATE =~ ^[0-9]+$ && $RATE -gt 0 ]] || die "RATE must be a positive integer (arrivals/s), got '$RATE'"
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -gt 0 ]] || die "DURATION must be whole seconds, got '$DURATION'"
@@ -96,10 +140,11 @@ resolve_loadprobe() {
 TMP=$(mktemp -d /tmp/loadprobe-bench.XXXXXX)
 NGINX_PID=""
 LEG_PIDS=()   # pids (time wrapper, rss sampler) of the leg in progress
+BG_PIDS=()    # servers of the leg in progress (truth: the stall server)
 
 cleanup() {
   local rc=$?
-  for p in "${LEG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${LEG_PIDS[@]}" "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   stop_nginx
   if [[ ${KEEP_TMP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
   exit "$rc"
@@ -113,27 +158,34 @@ trap 'exit 130' INT TERM   # so that the EXIT trap runs on Ctrl-C too
 
 # ---------------------------------------------------------------- one leg
 
-# tool_pid (the tool under /usr/bin/time): bench/lib.sh.
+# tool_pid (the tool under bench/rusage.py): bench/lib.sh.
 
 # VmRSS every second while the process lives; keeps the max (kB) in $2. Complements
 # time's %M (peak), and shows whether memory was still growing at the end.
+# Every sample also goes to $2.series as "seconds-since-start kB" (footprint: flat over time).
 sample_rss() {
-  local pid=$1 out=$2 v max=0
+  local pid=$1 out=$2 v max=0 t0=$SECONDS
   echo 0 > "$out"
+  : > "$out.series"
   while [[ -r /proc/$pid/status ]]; do
     v=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
-    if [[ -n $v ]] && ((v > max)); then max=$v; echo "$max" > "$out"; fi
+    if [[ -n $v ]]; then
+      echo "$((SECONDS - t0)) $v" >> "$out.series"
+      if ((v > max)); then max=$v; echo "$max" > "$out"; fi
+    fi
     sleep 1
   done
 }
 
-# launch LEG_DIR cmd...: runs cmd pinned to GEN_CPU under /usr/bin/time in the
+# launch LEG_DIR cmd...: runs cmd pinned to GEN_CPU under bench/rusage.py in the
 # background; sets TIME_PID (the wrapper, to wait on) and TOOL_PID (the tool itself).
 launch() {
   local leg=$1; shift
-  # taskset outermost: time and the tool both live on GEN_CPU; time -o keeps its figures
-  # out of the tool's own stderr. %U %S %M %e = user s, sys s, max RSS kB, wall s.
-  taskset -c "$GEN_CPU" /usr/bin/time -o "$leg/time.txt" -f '%U %S %M %e' \
+  # taskset outermost: the wrapper and the tool both live on GEN_CPU; -o keeps its figures
+  # out of the tool's own stderr. bench/rusage.py writes what `/usr/bin/time -f '%U %S %M %e'`
+  # would (user s, sys s, max RSS kB, wall s) but with microseconds: time's 10 ms rounding
+  # is too coarse for a generator at 10/s.
+  taskset -c "$GEN_CPU" "$PYTHON" "$BENCH_DIR/rusage.py" -o "$leg/time.txt" -- \
     "$@" > "$leg/stdout" 2> "$leg/stderr" &
   TIME_PID=$!
   LEG_PIDS=("$TIME_PID")
@@ -270,7 +322,7 @@ write_meta() {
     echo "- nginx $(nginx -v 2>&1 | sed 's/.*\///'), 1 worker on CPU $TARGET_CPU, static file /ok; generators on CPU $GEN_CPU"
     echo "- loadprobe: $lp_version; oha: $(oha --version 2>/dev/null | head -n1 || echo –); hey: $(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo –)"
     echo "- plan: $RATE arrivals/s for $DURATION s = $((RATE * DURATION)) requests per leg; $REPEATS run(s) per tool, interleaved"
-    echo "- commands (URL = http://127.0.0.1:PORT/ok), each as \`taskset -c $GEN_CPU /usr/bin/time -f '%U %S %M %e' CMD\`:"
+    echo "- commands (URL = http://127.0.0.1:PORT/ok), each as \`taskset -c $GEN_CPU python3 bench/rusage.py -o time.txt -- CMD\` (/usr/bin/time's %U %S %M %e, in µs):"
     local f
     for f in "$TMP"/legs/01-*/leg.txt; do
       if [[ -f $f ]]; then sed -n 's/^cmd=/  - `/p' "$f" | sed 's/$/`/'; fi
@@ -284,30 +336,56 @@ write_meta() {
   } > "$TMP/meta.md"
 }
 
+# ---------------------------------------------------------------- scenarios
+
+scenario_core() {
+  LEG_SEQ=0
+  mkdir -p "$TMP/legs"
+  local rep tool
+  for rep in $(seq "$REPEATS"); do
+    LEG_SEQ=0
+    for tool in $TOOLS; do
+      case $tool in loadprobe|oha|hey) ;; *) die "unknown tool '$tool' in TOOLS" ;; esac
+      run_leg "$tool" "$rep"
+      sleep "$PAUSE"   # let connections close (TIME_WAIT) before the next tool
+    done
+  done
+
+  write_meta
+  mkdir -p "$RESULTS_DIR"
+  local out=$RESULTS_DIR/core-$STAMP.md
+  echo
+  python3 "$BENCH_DIR/summarize.py" report --legs "$TMP/legs" --rate "$RATE" \
+    --duration "$DURATION" --meta "$TMP/meta.md" --out "$out"
+  echo
+  log "written $out"
+}
+
+# fixed, closed, truth, footprint: bench/scenarios/*.sh (helpers in bench/scenarios/common.sh).
+# shellcheck source=bench/scenarios/common.sh
+source "$BENCH_DIR/scenarios/common.sh"
+for _s in fixed closed truth footprint; do
+  # shellcheck disable=SC1090
+  source "$BENCH_DIR/scenarios/$_s.sh"
+done
+
 # ---------------------------------------------------------------- main
 
+STAMP=$(date -u +%Y-%m-%d-%H%M%S)
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 ensure_tools
 resolve_loadprobe
+record_binary
 start_nginx
 
 LEG_SEQ=0
 FAILED=0
-mkdir -p "$TMP/legs"
-for rep in $(seq "$REPEATS"); do
-  LEG_SEQ=0
-  for tool in $TOOLS; do
-    case $tool in loadprobe|oha|hey) ;; *) die "unknown tool '$tool' in TOOLS" ;; esac
-    run_leg "$tool" "$rep"
-    sleep "$PAUSE"   # let connections close (TIME_WAIT) before the next tool
-  done
-done
-
-write_meta
-mkdir -p "$RESULTS_DIR"
-OUT=$RESULTS_DIR/core-$(date -u +%Y-%m-%d-%H%M%S).md
-echo
-python3 "$BENCH_DIR/summarize.py" report --legs "$TMP/legs" --rate "$RATE" \
-  --duration "$DURATION" --meta "$TMP/meta.md" --out "$OUT"
-echo
-log "written $OUT"
+case $SCENARIO in
+  core) scenario_core ;;
+  all)
+    for _s in fixed closed truth footprint; do "scenario_$_s"; done
+    finish_all
+    ;;
+  *) "scenario_$SCENARIO" ;;
+esac
 ((FAILED == 0)) || die "$FAILED leg(s) failed"

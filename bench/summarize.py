@@ -3,7 +3,7 @@
 
 run.sh leaves one directory per leg (one run of one tool) with raw files:
   leg.txt      key=value lines written by run.sh (tool, rep, rc, nginx counts, ...)
-  time.txt     output of /usr/bin/time -f '%U %S %M %e' (last line; a preceding
+  time.txt     bench/rusage.py's output, as /usr/bin/time -f '%U %S %M %e' (last line; a preceding
                "Command terminated by signal" line is tolerated)
   rss_max_kb   max VmRSS seen by the 1 Hz sampler
   scrape.txt   loadprobe's last /metrics scrape      (loadprobe legs)

@@ -1,0 +1,806 @@
+#!/usr/bin/env python3
+"""Reports of bench/run.sh's fixed, closed, truth and footprint scenarios, and the summary of
+`bench/run.sh all` (Python 3 standard library only).
+
+Each leg directory (see bench/scenarios/common.sh) holds leg.txt (key=value), time.txt
+(/usr/bin/time -f '%U %S %M %e'), rss_max_kb(.series), stdout and stderr of the tool, and
+per scenario: stall.json (truth: the stall server's record), scrapes.txt and scrape.txt
+(footprint).
+
+Subcommands:
+  fixed|closed|truth|footprint --legs DIR --out FILE.md --json FILE.json [--setup FILE.md]
+      median (min–max) per tool (and rate) of every figure, then every leg's raw figures
+  doc --fixed J --closed J --truth J --footprint J --chart SVG --doc MD --out FILE.md
+      the chart (CPU per 100k requests against rate), the tables between the markers
+      <!-- bench:tables:begin --> and <!-- bench:tables:end --> of MD, the ratios
+      loadprobe/oha, loadprobe/hey, loadprobe/wrk and the goals of issue #11 (printed)
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from summarize import hey_figures, read, read_kv  # noqa: E402
+import chart  # noqa: E402
+
+PCTS = (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999))
+PCT_LABEL = {"p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99", "p999": "p99.9"}
+TOOL_LABEL = {"oha_corr": "oha --latency-correction"}
+
+
+def nearest_rank(sorted_values, q):
+    """The q-quantile by nearest rank: the smallest value with at least q of the samples
+    at or below it (what HDR histograms and most tools report)."""
+    if not sorted_values:
+        return None
+    k = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[min(k, len(sorted_values)) - 1]
+
+
+# ---------------------------------------------------------------- tool outputs
+
+def loadprobe_once(text):
+    """`loadprobe once --output json`: counts and the step's percentiles (seconds → ms).
+    loadprobe reports p50, p90, p95, p99 and max; no p99.9."""
+    d = json.loads(text)
+    r = d["report"]
+    c = r["counts"]
+    fig = {"requests": c["requests"], "arrivals": c["arrivals"], "dropped": c["dropped"],
+           "errors": c["errors"] + c.get("throttled", 0), "reported_rate": r["achieved_rate"]}
+    if r.get("steps"):
+        s = r["steps"][0]
+        for k in ("p50", "p90", "p95", "p99", "max"):
+            if s.get(k) is not None:
+                fig[k + "_ms"] = s[k] * 1e3
+    return fig
+
+
+def oha_json(text):
+    d = json.loads(text)
+    codes = d.get("statusCodeDistribution") or {}
+    errs = {k: v for k, v in (d.get("errorDistribution") or {}).items() if "deadline" not in k}
+    fig = {"requests": sum(codes.values()) + sum(errs.values()), "errors": sum(errs.values()),
+           "deadline_aborted": sum(v for k, v in (d.get("errorDistribution") or {}).items()
+                                   if "deadline" in k)}
+    pct = d.get("latencyPercentiles") or {}
+    for key, name in (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99"),
+                      ("p99.9", "p999"), ("p999", "p999")):
+        if pct.get(key) is not None:
+            fig[name + "_ms"] = pct[key] * 1e3
+    s = d.get("summary") or {}
+    if s.get("slowest") is not None:
+        fig["max_ms"] = s["slowest"] * 1e3
+    if s.get("requestsPerSec") is not None:
+        fig["reported_rate"] = s["requestsPerSec"]
+    return fig
+
+
+def hey_text(text):
+    fig = hey_figures(text)
+    for pct, key in (("90", "p90_ms"), ("95", "p95_ms")):
+        m = re.search(r"^\s*%s%%+ in ([0-9.]+) secs" % pct, text, re.M)
+        if m:
+            fig[key] = float(m.group(1)) * 1e3
+    m = re.search(r"^\s*Slowest:\s+([0-9.]+) secs", text, re.M)
+    if m:
+        fig["max_ms"] = float(m.group(1)) * 1e3
+    return fig
+
+
+def hey_csv(text):
+    """hey -o csv: one row per request, response-time (s) first, status code 7th."""
+    times, errors = [], 0
+    for line in text.splitlines()[1:]:
+        parts = line.split(",")
+        if len(parts) < 7:
+            continue
+        try:
+            times.append(float(parts[0]))
+            if parts[6].strip() != "200":
+                errors += 1
+        except ValueError:
+            continue
+    times.sort()
+    fig = {"requests": len(times), "errors": errors}
+    for name, q in PCTS:
+        v = nearest_rank(times, q)
+        if v is not None:
+            fig[name + "_ms"] = v * 1e3
+    if times:
+        fig["max_ms"] = times[-1] * 1e3
+    return fig
+
+
+def _dur_ms(v, unit):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
+
+
+def wrk_text(text):
+    fig = {}
+    m = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    if m:
+        fig["reported_rate"] = float(m.group(1))
+    m = re.search(r"^\s*(\d+) requests in", text, re.M)
+    if m:
+        fig["requests"] = int(m.group(1))
+    # --latency's distribution (50/75/90/99)
+    for pct, key in (("50", "p50"), ("90", "p90"), ("99", "p99")):
+        m = re.search(r"^\s+%s%%\s+([0-9.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
+        if m:
+            fig[key + "_ms"] = _dur_ms(m.group(1), m.group(2))
+    # bench/wrk_percentiles.lua (µs), when used: p50 p90 p95 p99 p99.9
+    if "wrk-percentiles" in text:
+        for name, _ in PCTS:
+            m = re.search(r"^p%s (\d+)$" % PCT_LABEL[name][1:], text, re.M)
+            if m:
+                fig[name + "_ms"] = int(m.group(1)) / 1e3
+        m = re.search(r"^errors (\d+)$", text, re.M)
+        if m:
+            fig["errors"] = int(m.group(1))
+    m = re.search(r"^\s+Latency\s+\S+\s+\S+\s+([0-9.]+)(us|ms|s|m)", text, re.M)
+    if m:
+        fig["max_ms"] = _dur_ms(m.group(1), m.group(2))
+    return fig
+
+
+# ---------------------------------------------------------------- one leg
+
+def leg_figures(d):
+    kv = read_kv(os.path.join(d, "leg.txt"))
+    tool = kv.get("tool", "?")
+    fig = {"leg": os.path.basename(d), "tool": tool, "rep": int(kv.get("rep", 0) or 0),
+           "rc": kv.get("rc", "?"), "cmd": kv.get("cmd", ""),
+           "notes": [l.split("=", 1)[1] for l in read(os.path.join(d, "leg.txt")).splitlines()
+                     if l.startswith("note=")],
+           "loadavg": "%s→%s" % (kv.get("loadavg_start", "?"), kv.get("loadavg_end", "?"))}
+    for k in ("rate", "duration", "conns", "probes"):
+        try:
+            fig[k] = float(kv[k])
+        except (KeyError, ValueError):
+            pass
+    n = kv.get("nginx_lines")
+    fig["nginx"] = int(n) if n not in (None, "") else None
+    fig["nginx_non200"] = int(kv.get("nginx_non200", 0) or 0)
+    if kv.get("nginx_cpu_s") and fig.get("duration"):
+        fig["nginx_busy_pct"] = float(kv["nginx_cpu_s"]) / fig["duration"] * 100
+    for k in ("rss_end_kb", "threads"):
+        if kv.get(k, "").isdigit():
+            fig[k] = int(kv[k])
+    lines = [l for l in read(os.path.join(d, "time.txt")).splitlines() if l.strip()]
+    if lines:
+        try:
+            u, s, m, e = lines[-1].split()[:4]
+            fig.update(user_s=float(u), sys_s=float(s), cpu_s=float(u) + float(s),
+                       peak_rss_mb=int(m) / 1024, wall_s=float(e))
+        except ValueError:
+            pass
+    r = read(os.path.join(d, "rss_max_kb")).strip()
+    if r.isdigit() and int(r) > 0:
+        fig["vmrss_max_mb"] = int(r) / 1024
+    series = []
+    for l in read(os.path.join(d, "rss_max_kb.series")).splitlines():
+        p = l.split()
+        if len(p) == 2 and p[0].isdigit() and p[1].isdigit():
+            series.append((int(p[0]), int(p[1])))
+    fig["rss_series"] = series
+    out = read(os.path.join(d, "stdout"))
+    try:
+        if tool == "loadprobe":
+            fig.update(loadprobe_once(out))
+        elif tool in ("oha", "oha_corr"):
+            fig.update(oha_json(out))
+        elif tool == "hey":
+            fig.update(hey_csv(out) if out.startswith("response-time") else hey_text(out))
+        elif tool == "wrk":
+            fig.update(wrk_text(out))
+    except (ValueError, KeyError, TypeError) as e:
+        if tool in ("loadprobe", "oha", "oha_corr", "hey", "wrk"):
+            fig["notes"].append("output unparsable: %s" % e)
+    return fig
+
+
+def load_legs(legs_dir):
+    dirs = sorted(os.path.join(legs_dir, x) for x in os.listdir(legs_dir)
+                  if os.path.isfile(os.path.join(legs_dir, x, "leg.txt")))
+    return [leg_figures(d) for d in dirs]
+
+
+# ---------------------------------------------------------------- statistics and cells
+
+def stat(values):
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+
+
+def fmt_num(v, digits=None):
+    if v is None:
+        return "–"
+    if digits is not None:
+        return "%.*f" % (digits, v)
+    a = abs(v)
+    if a >= 1000:
+        return "%.0f" % v
+    if a >= 100:
+        return "%.1f" % v
+    if a >= 10:
+        return "%.2f" % v
+    if a >= 1:
+        return "%.2f" % v
+    return "%.3f" % v
+
+
+def cell(st, digits=None, bold=False):
+    if not st:
+        return "–"
+    med, lo, hi = (fmt_num(st[k], digits) for k in ("median", "min", "max"))
+    m = "**%s**" % med if bold else med
+    return m if lo == hi else "%s (%s–%s)" % (m, lo, hi)
+
+
+def group(legs, keys, figure_keys):
+    """{group key tuple: {figure: stat}} over completed legs (rc 0)."""
+    out = {}
+    for leg in legs:
+        if leg["rc"] != "0":
+            continue
+        k = tuple(leg.get(x) for x in keys)
+        out.setdefault(k, []).append(leg)
+    return {k: {f: stat([l.get(f) for l in ls]) for f in figure_keys} | {"_legs": len(ls)}
+            for k, ls in out.items()}
+
+
+def tool_order(legs, pref=("loadprobe", "oha", "oha_corr", "hey", "wrk")):
+    seen = {l["tool"] for l in legs}
+    return [t for t in pref if t in seen] + sorted(seen - set(pref))
+
+
+def failures(legs):
+    return ["leg %s (%s #%d) did not complete: rc=%s %s" % (l["leg"], l["tool"], l["rep"], l["rc"],
+                                                            "; ".join(l["notes"]))
+            for l in legs if l["rc"] != "0"]
+
+
+def leg_notes(legs):
+    return ["%s #%d: %s" % (l["leg"], l["rep"], n) for l in legs for n in l["notes"] if l["rc"] == "0"]
+
+
+def commands(legs):
+    seen, out = set(), []
+    for l in legs:
+        key = (l["tool"], re.sub(r"\d+(\.\d+)?", "N", l["cmd"]))
+        if l["cmd"] and key not in seen:
+            seen.add(key)
+            out.append("- %s: `%s`" % (TOOL_LABEL.get(l["tool"], l["tool"]), l["cmd"]))
+    return out
+
+
+def write_outputs(args, title, body, groups_json, legs, extra_json=None):
+    setup = read(args.setup).rstrip() if args.setup else ""
+    md = ["## " + title, ""] + body
+    md += ["", "### Setup", "", setup, "", "Commands (one leg each; URL = http://127.0.0.1:PORT/ok):", ""]
+    md += commands(legs)
+    fails = failures(legs)
+    notes = leg_notes(legs)
+    if fails or notes:
+        md += ["", "### Notes", ""] + ["- " + x for x in fails + notes]
+    text = "\n".join(md) + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write(text)
+    data = {"title": title, "setup": setup, "groups": groups_json, "failed_legs": fails,
+            "legs": [{k: v for k, v in l.items() if k != "rss_series"} for l in legs]}
+    if extra_json:
+        data.update(extra_json)
+    with open(args.json, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, default=str)
+    print("\n".join(["## " + title, ""] + body))
+    return 0   # failed legs are counted by run.sh (end_leg) and listed in the notes
+
+
+def groups_to_json(groups, keys):
+    return [dict(zip(keys, k)) | {"figures": {f: s for f, s in v.items() if f != "_legs"},
+                                  "legs": v["_legs"]} for k, v in sorted(groups.items(), key=str)]
+
+
+# ---------------------------------------------------------------- fixed
+
+FIXED_FIGS = ["achieved", "deviation_pct", "cpu_per_100k", "user_per_100k", "peak_rss_mb",
+              "p50_ms", "p99_ms", "requests", "nginx", "dropped", "errors", "nginx_non200",
+              "nginx_busy_pct"]
+
+
+def fixed_derive(legs):
+    for l in legs:
+        n, rate, dur = l.get("nginx"), l.get("rate"), l.get("duration")
+        if n is not None and rate and dur:
+            l["planned"] = rate * dur
+            l["achieved"] = n / dur
+            l["deviation_pct"] = (n - rate * dur) / (rate * dur) * 100
+        if n and l.get("cpu_s") is not None:
+            l["cpu_per_100k"] = l["cpu_s"] / n * 1e5
+            l["user_per_100k"] = l["user_s"] / n * 1e5
+            l["cpu_us_per_req"] = l["cpu_s"] / n * 1e6
+            l["user_us_per_req"] = l["user_s"] / n * 1e6
+
+
+def cmd_fixed(args):
+    legs = load_legs(args.legs)
+    fixed_derive(legs)
+    g = group(legs, ("tool", "rate"), FIXED_FIGS)
+    tools = tool_order(legs)
+    rates = sorted({l["rate"] for l in legs if l.get("rate")})
+    body = fixed_tables(g, tools, rates)
+    body += ["", "### Every leg", "",
+             "| leg | rc | rate/s | s | nginx lines | tool count | dropped | CPU s (user+sys) | peak RSS MB | p50 ms | p99 ms | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for l in legs:
+        body.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            l["leg"], l["rc"], fmt_num(l.get("rate"), 0), fmt_num(l.get("duration"), 0),
+            fmt_num(l.get("nginx"), 0), fmt_num(l.get("requests"), 0), fmt_num(l.get("dropped"), 0),
+            fmt_num(l.get("cpu_s"), 2), fmt_num(l.get("peak_rss_mb"), 1), fmt_num(l.get("p50_ms"), 3),
+            fmt_num(l.get("p99_ms"), 3), l["loadavg"]))
+    dur = sorted({(l.get("rate"), l.get("duration")) for l in legs})
+    title = "fixed rate: %s, median (min–max) of %d run(s), tools interleaved" % (
+        ", ".join("%g/s for %g s" % d for d in dur if d[0]), max([l["rep"] for l in legs] or [0]))
+    return write_outputs(args, title, body, groups_to_json(g, ("tool", "rate")), legs)
+
+
+def fixed_tables(g, tools, rates):
+    body = ["CPU = user+sys of the whole generator process (start-up included) per 100k requests "
+            "that nginx logged; achieved rate = nginx's lines / duration; p50/p99 as each tool "
+            "reports them (loadprobe: from the intended arrival instant; oha, hey: from their own send).",
+            "",
+            "| rate/s | tool | achieved /s (deviation) | CPU s per 100k | of which user | peak RSS MB | p50 ms | p99 ms | dropped / errors |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for rate in rates:
+        for t in tools:
+            s = g.get((t, rate))
+            if not s:
+                continue
+            dev = s["deviation_pct"]
+            ach = "%s (%s)" % (cell(s["achieved"], 1),
+                               "–" if not dev else "%+.3f %%" % dev["median"] if dev["min"] == dev["max"]
+                               else "%+.3f…%+.3f %%" % (dev["min"], dev["max"]))
+            de = "%s / %s" % (fmt_num(s["dropped"]["max"], 0) if s["dropped"] else "–",
+                              fmt_num(s["errors"]["max"], 0) if s["errors"] else "–")
+            body.append("| %g | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                rate, TOOL_LABEL.get(t, t), ach, cell(s["cpu_per_100k"], 2, t == "loadprobe"),
+                cell(s["user_per_100k"], 2), cell(s["peak_rss_mb"], 1), cell(s["p50_ms"], 3),
+                cell(s["p99_ms"], 3), de))
+    return body
+
+
+# ---------------------------------------------------------------- closed
+
+CLOSED_FIGS = ["achieved", "cpu_us_per_req", "user_us_per_req", "peak_rss_mb", "p50_ms", "p99_ms",
+               "requests", "nginx", "dropped", "errors", "nginx_busy_pct", "reported_rate"]
+
+
+def cmd_closed(args):
+    legs = load_legs(args.legs)
+    for l in legs:
+        l.pop("planned", None)
+    fixed_derive(legs)
+    g = group(legs, ("tool",), CLOSED_FIGS)
+    tools = tool_order(legs)
+    body = closed_table(g, tools)
+    body += ["", "### Every leg", "",
+             "| leg | rc | nginx lines | tool count | dropped | CPU s | peak RSS MB | nginx busy % | load avg |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for l in legs:
+        body.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            l["leg"], l["rc"], fmt_num(l.get("nginx"), 0), fmt_num(l.get("requests"), 0),
+            fmt_num(l.get("dropped"), 0), fmt_num(l.get("cpu_s"), 2), fmt_num(l.get("peak_rss_mb"), 1),
+            fmt_num(l.get("nginx_busy_pct"), 0), l["loadavg"]))
+    d = legs[0].get("duration") if legs else 0
+    c = legs[0].get("conns") if legs else 0
+    title = "closed loop: %g connections, %g s, median (min–max) of %d run(s), tools interleaved" % (
+        c or 0, d or 0, max([l["rep"] for l in legs] or [0]))
+    return write_outputs(args, title, body, groups_to_json(g, ("tool",)), legs)
+
+
+def closed_table(g, tools):
+    label = {"loadprobe": "loadprobe (rate above one core, max_in_flight 32)", "wrk": "wrk -t1 -c32",
+             "oha": "oha -c32 --worker-threads 1", "hey": "hey -c32, GOMAXPROCS=1"}
+    body = ["req/s = requests nginx logged / duration; µs CPU = user+sys of the generator per request.",
+            "",
+            "| tool | req/s | µs CPU per request | of which user | peak RSS MB | nginx core busy % | p50 / p99 ms (tool's own) |",
+            "|---|---|---|---|---|---|---|"]
+    for t in tools:
+        s = g.get((t,))
+        if not s:
+            continue
+        body.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % (
+            label.get(t, t), cell(s["achieved"], 0), cell(s["cpu_us_per_req"], 2, t == "loadprobe"),
+            cell(s["user_us_per_req"], 2), cell(s["peak_rss_mb"], 1), cell(s["nginx_busy_pct"], 0),
+            fmt_num(s["p50_ms"]["median"] if s["p50_ms"] else None, 3),
+            fmt_num(s["p99_ms"]["median"] if s["p99_ms"] else None, 3)))
+    return body
+
+
+# ---------------------------------------------------------------- truth
+
+def stall_hold(t, period=5.0, a=2.0, b=3.0):
+    phase = t % period
+    return (t - phase + b) - t if a <= phase < b else 0.0
+
+
+def truth_percentiles(rate, duration):
+    """The open model's truth: arrival i at i/rate, held to 5k+3 inside [5k+2, 5k+3)."""
+    n = int(round(rate * duration))
+    lat = sorted(stall_hold(i / rate) for i in range(n))
+    return n, {name: nearest_rank(lat, q) * 1e3 for name, q in PCTS}
+
+
+def cmd_truth(args):
+    legs = load_legs(args.legs)
+    truth = {}
+    for l in legs:
+        rate, dur = l.get("rate"), l.get("duration")
+        if rate and dur and rate not in truth:
+            truth[rate] = truth_percentiles(rate, dur)
+        raw = read(os.path.join(args.legs, l["leg"], "stall.json"))
+        if raw.strip():
+            recs = json.loads(raw)["records"]
+            l["server_received"] = len(recs)
+            held = sorted(b - a for a, b in recs)
+            for name, q in PCTS:
+                v = nearest_rank(held, q)
+                l["server_" + name + "_ms"] = None if v is None else v * 1e3
+            # Truth from the server's own record of arrivals (cross-check of the schedule):
+            # the hold each arrival was given, as the stall rule says, for the arrivals it saw.
+            rule = sorted(stall_hold(a) for a, _ in recs)
+            for name, q in PCTS:
+                v = nearest_rank(rule, q)
+                l["rule_" + name + "_ms"] = None if v is None else v * 1e3
+        if rate in truth:
+            l["scheduled"] = truth[rate][0]
+            for name, _ in PCTS:
+                v, t = l.get(name + "_ms"), truth[rate][1][name]
+                if v is not None and t:
+                    l["err_" + name + "_pct"] = (v - t) / t * 100
+    figs = ["requests", "server_received", "dropped", "arrivals", "errors", "cpu_s", "peak_rss_mb"]
+    for name, _ in PCTS:
+        figs += [name + "_ms", "err_" + name + "_pct", "server_" + name + "_ms", "rule_" + name + "_ms"]
+    figs.append("max_ms")
+    g = group(legs, ("rate", "tool"), figs)
+    tools = tool_order(legs)
+    rates = sorted(truth)
+    body = truth_tables(g, tools, rates, {r: {"scheduled": truth[r][0], **truth[r][1]} for r in rates})
+    body += ["", "### Every leg", "",
+             "| leg | rc | rate | scheduled | server received | tool count | dropped | p90 | p95 | p99 | p99.9 | server-side p99 | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for l in legs:
+        body.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            l["leg"], l["rc"], fmt_num(l.get("rate"), 0), fmt_num(l.get("scheduled"), 0),
+            fmt_num(l.get("server_received"), 0), fmt_num(l.get("requests"), 0), fmt_num(l.get("dropped"), 0),
+            fmt_num(l.get("p90_ms")), fmt_num(l.get("p95_ms")), fmt_num(l.get("p99_ms")),
+            fmt_num(l.get("p999_ms")), fmt_num(l.get("server_p99_ms")), l["loadavg"]))
+    title = "truth: a server that holds every request arriving in [5k+2, 5k+3) s until 5k+3 s; %s; median (min–max) of %d run(s)" % (
+        ", ".join("%g/s for %g s" % (r, legs[0].get("duration", 0)) for r in rates),
+        max([l["rep"] for l in legs] or [0]))
+    return write_outputs(args, title, body, groups_to_json(g, ("rate", "tool")), legs,
+                         {"truth": {str(r): {"scheduled": truth[r][0], **truth[r][1]} for r in rates}})
+
+
+def truth_tables(g, tools, rates, truth):
+    """truth: {rate: {"scheduled", "p50".. "p999"}} (ms)."""
+    label = {"loadprobe": "loadprobe", "oha": "oha (default, no correction)",
+             "oha_corr": "oha --latency-correction", "hey": "hey (per-request times, -o csv)",
+             "wrk": "wrk -t1 -c20 (closed loop)"}
+    body = ["Reported percentiles in ms, median (min–max) over the runs, and their error against "
+            "the truth in % (of the median). *truth* = open model at the rate (arrival i at i/rate; "
+            "latency 5k+3 − t inside a stall, else 0), nearest-rank percentiles. *sent* = requests "
+            "the stall server received (its own record). loadprobe reports no p99.9 (its report "
+            "has p50, p90, p95, p99 and max).", ""]
+    for rate in rates:
+        t = truth[rate]
+        body += ["#### %g requests/s" % rate, "",
+                 "| | sent (server) | tool's count | dropped | p90 | p95 | p99 | p99.9 |",
+                 "|---|---|---|---|---|---|---|---|",
+                 "| **truth** (schedule) | %d | | | %s | %s | %s | %s |" % (
+                     t["scheduled"], *(fmt_num(t[k]) for k in ("p90", "p95", "p99", "p999")))]
+        lp = g.get((rate, "loadprobe"))
+        if lp and lp.get("rule_p90_ms"):
+            body.append("| truth from the server's record of loadprobe's arrivals | %s | | | %s | %s | %s | %s |" % (
+                cell(lp["server_received"], 0), *(cell(lp["rule_%s_ms" % k]) for k in ("p90", "p95", "p99", "p999"))))
+        for tool in tools:
+            s = g.get((rate, tool))
+            if not s:
+                continue
+            cells = []
+            for k in ("p90", "p95", "p99", "p999"):
+                v, e = s.get(k + "_ms"), s.get("err_" + k + "_pct")
+                if not v:
+                    cells.append("not reported")
+                    continue
+                err = "" if not e else " (%+.0f %%)" % e["median"] if abs(e["median"]) >= 10 else " (%+.1f %%)" % e["median"]
+                cells.append(cell(v) + err)
+            body.append("| %s | %s | %s | %s | %s |" % (
+                label.get(tool, tool), cell(s["server_received"], 0), cell(s["requests"], 0),
+                cell(s["dropped"], 0) if s["dropped"] else "–", " | ".join(cells)))
+        body.append("")
+    return body
+
+
+# ---------------------------------------------------------------- footprint
+
+def cmd_footprint(args):
+    legs = load_legs(args.legs)
+    for l in legs:
+        l["rss_end_mb"] = l["rss_end_kb"] / 1024 if l.get("rss_end_kb") else None
+        ser = l.get("rss_series") or []
+        if ser:
+            l["rss_sampled_max_mb"] = max(v for _, v in ser) / 1024
+            early = [v for t, v in ser if 5 <= t <= 10]
+            late = [v for t, v in ser if t >= ser[-1][0] - 5]
+            if early and late:
+                l["rss_10s_mb"] = early[-1] / 1024
+                l["rss_last_mb"] = late[-1] / 1024
+                l["rss_growth_pct"] = (late[-1] - early[-1]) / early[-1] * 100
+        raw = read(os.path.join(args.legs, l["leg"], "scrapes.txt"))
+        times, sizes = [], []
+        for line in raw.splitlines():
+            p = line.split()
+            if len(p) == 3 and p[2] == "200":
+                times.append(float(p[0]) * 1e3)
+                sizes.append(int(p[1]))
+        if times:
+            l["scrape_ms_median"] = statistics.median(times)
+            l["scrape_ms_max"] = max(times)
+            l["scrape_kb"] = statistics.median(sizes) / 1024
+            l["scrapes"] = len(times)
+        scrape = read(os.path.join(args.legs, l["leg"], "scrape.txt"))
+        if scrape:
+            l["series"] = len([x for x in scrape.splitlines() if x and not x.startswith("#")])
+            l["metrics_kb"] = len(scrape.encode()) / 1024
+        if l.get("nginx") and l.get("duration") and l["tool"] == "load":
+            l["achieved"] = l["nginx"] / l["duration"]
+    figs = ["rss_end_mb", "peak_rss_mb", "rss_sampled_max_mb", "rss_10s_mb", "rss_last_mb",
+            "rss_growth_pct", "scrape_ms_median", "scrape_ms_max", "scrape_kb", "series",
+            "metrics_kb", "threads", "cpu_s", "achieved"]
+    g = group(legs, ("tool",), figs)
+    body = footprint_table(g, legs)
+    body += ["", "### Every leg", "",
+             "| leg | rc | VmRSS at the end MB | peak RSS MB | VmRSS samples (s:MB) | scrape median / max ms | series |",
+             "|---|---|---|---|---|---|---|"]
+    for l in legs:
+        ser = l.get("rss_series") or []
+        step = max(1, len(ser) // 8)
+        samples = " ".join("%d:%.1f" % (t, v / 1024) for t, v in ser[::step])
+        body.append("| %s | %s | %s | %s | %s | %s / %s | %s |" % (
+            l["leg"], l["rc"], fmt_num(l.get("rss_end_mb"), 2), fmt_num(l.get("peak_rss_mb"), 2),
+            samples, fmt_num(l.get("scrape_ms_median"), 2), fmt_num(l.get("scrape_ms_max"), 2),
+            fmt_num(l.get("series"), 0)))
+    title = "footprint of loadprobe (the exporter, pinned to one CPU), median (min–max) of %d run(s)" % (
+        max([l["rep"] for l in legs] or [0]))
+    return write_outputs(args, title, body, groups_to_json(g, ("tool",)), legs)
+
+
+def footprint_table(g, legs):
+    def s(kind, fig):
+        return (g.get((kind,)) or {}).get(fig)
+    dur = {l["tool"]: l.get("duration") for l in legs}
+    rate = next((l.get("rate") for l in legs if l["tool"] == "load"), None)
+    probes = next((l.get("probes") for l in legs if l["tool"] == "metrics"), None)
+    body = ["| figure | value |", "|---|---|",
+            "| VmRSS idle, no probes (after %g s) | %s MB |" % (dur.get("idle") or 0, cell(s("idle", "rss_end_mb"), 2, True)),
+            "| VmRSS with the demo config (config/loadprobe.yml, after %g s; peak) | %s MB (peak %s) |" % (
+                dur.get("demo") or 0, cell(s("demo", "rss_end_mb"), 2, True), cell(s("demo", "peak_rss_mb"), 2)),
+            "| VmRSS at %g/s: at 10 s → at the end (%g s); peak | %s → %s MB; peak %s |" % (
+                rate or 0, dur.get("load") or 0, cell(s("load", "rss_10s_mb"), 2), cell(s("load", "rss_last_mb"), 2, True),
+                cell(s("load", "peak_rss_mb"), 2)),
+            "| growth of VmRSS at %g/s from 10 s to the end | %s %% |" % (rate or 0, cell(s("load", "rss_growth_pct"), 2)),
+            "| achieved rate in that leg (nginx lines / %g s) | %s /s |" % (dur.get("load") or 0, cell(s("load", "achieved"), 0)),
+            "| `/metrics` with %g probes × 3 steps: scrape time, median of each run's scrapes (max) | %s ms (max %s) |" % (
+                probes or 0, cell(s("metrics", "scrape_ms_median"), 2, True), cell(s("metrics", "scrape_ms_max"), 2)),
+            "| … its size, and its samples (lines) | %s KB, %s samples |" % (
+                cell(s("metrics", "scrape_kb"), 0), cell(s("metrics", "series"), 0)),
+            "| VmRSS with %g probes × 3 steps | %s MB |" % (probes or 0, cell(s("metrics", "rss_end_mb"), 2)),
+            "| threads (idle / demo / load / 100 probes) | %s / %s / %s / %s |" % tuple(
+                cell(s(k, "threads"), 0) for k in ("idle", "demo", "load", "metrics"))]
+    return body
+
+
+# ---------------------------------------------------------------- doc (all)
+
+def load_json(p):
+    with open(p, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def gfig(data, fig, **match):
+    for gr in data["groups"]:
+        if all(gr.get(k) == v for k, v in match.items()):
+            return (gr["figures"].get(fig) or {}).get("median")
+    return None
+
+
+def cmd_doc(args):
+    fixed, closed, truth, foot = (load_json(p) for p in (args.fixed, args.closed, args.truth, args.footprint))
+    lines, goals = [], []
+
+    def ratio(a, b):
+        return None if a is None or not b else a / b
+
+    def goal(ok, text):
+        goals.append(("met" if ok else "NOT met" if ok is not None else "no data", text))
+
+    rates = sorted({gr["rate"] for gr in fixed["groups"]})
+    lines.append("Ratios (medians of this run):")
+    lines.append("")
+    lines.append("| figure | loadprobe/oha | loadprobe/hey | loadprobe/wrk |")
+    lines.append("|---|---|---|---|")
+    for r in rates:
+        lp = gfig(fixed, "cpu_per_100k", tool="loadprobe", rate=r)
+        oha = gfig(fixed, "cpu_per_100k", tool="oha", rate=r)
+        hey = gfig(fixed, "cpu_per_100k", tool="hey", rate=r)
+        lines.append("| CPU per request at %g/s | %s | %s | – |" % (r, fmt_num(ratio(lp, oha), 2), fmt_num(ratio(lp, hey), 2)))
+        if r in (5000, 20000):
+            goal(None if lp is None or oha is None else lp <= 0.7 * oha,
+                 "CPU per request at %g/s ≤ 0.7 × oha's: loadprobe %s, oha %s s per 100k (ratio %s)" % (
+                     r, fmt_num(lp, 2), fmt_num(oha, 2), fmt_num(ratio(lp, oha), 2)))
+        elif r in (10, 100, 1000):
+            low = min(x for x in (oha, hey) if x is not None) if (oha or hey) else None
+            goal(None if lp is None or low is None else lp <= low,
+                 "CPU per request at %g/s ≤ the lower of oha's and hey's: loadprobe %s, oha %s, hey %s s per 100k" % (
+                     r, fmt_num(lp, 2), fmt_num(oha, 2), fmt_num(hey, 2)))
+    lpc = gfig(closed, "cpu_us_per_req", tool="loadprobe")
+    ohac = gfig(closed, "cpu_us_per_req", tool="oha")
+    wrkc = gfig(closed, "cpu_us_per_req", tool="wrk")
+    lpr = gfig(closed, "achieved", tool="loadprobe")
+    ohar = gfig(closed, "achieved", tool="oha")
+    wrkr = gfig(closed, "achieved", tool="wrk")
+    lines.append("| closed loop: CPU per request | %s | – | %s |" % (fmt_num(ratio(lpc, ohac), 2), fmt_num(ratio(lpc, wrkc), 2)))
+    lines.append("| closed loop: req/s | %s | – | %s |" % (fmt_num(ratio(lpr, ohar), 2), fmt_num(ratio(lpr, wrkr), 2)))
+    goal(None if lpc is None or ohac is None else lpc <= ohac,
+         "closed loop: CPU per request ≤ oha's: loadprobe %s µs, oha %s µs" % (fmt_num(lpc, 2), fmt_num(ohac, 2)))
+    goal(None if lpc is None or wrkc is None else lpc <= 1.25 * wrkc,
+         "closed loop: CPU per request within 1.25 × wrk's: loadprobe %s µs, wrk %s µs (ratio %s)" % (
+             fmt_num(lpc, 2), fmt_num(wrkc, 2), fmt_num(ratio(lpc, wrkc), 2)))
+    goal(None if lpr is None or ohar is None else lpr >= ohar,
+         "closed loop: req/s ≥ oha's: loadprobe %s, oha %s" % (fmt_num(lpr, 0), fmt_num(ohar, 0)))
+    # achieved rate within 0.1 % at every rate, every run
+    worst = None
+    for l in fixed["legs"]:
+        if l["tool"] == "loadprobe" and l.get("deviation_pct") is not None and l.get("rate", 0) <= 20000:
+            if worst is None or abs(l["deviation_pct"]) > abs(worst[0]):
+                worst = (l["deviation_pct"], l["rate"])
+    goal(None if worst is None else abs(worst[0]) <= 0.1,
+         "achieved rate within 0.1 %% of plan at every rate up to 20000/s, every run: worst %s" % (
+             "–" if worst is None else "%+.3f %% at %g/s" % worst))
+    # truth
+    for rate_s, t in sorted(truth.get("truth", {}).items(), key=lambda x: float(x[0])):
+        rate = float(rate_s)
+        errs = []
+        for l in truth["legs"]:
+            if l["tool"] == "loadprobe" and l.get("rate") == rate and l["rc"] == "0":
+                for k in ("p90", "p95", "p99", "p999"):
+                    e = l.get("err_%s_pct" % k)
+                    errs.append((k, e))
+        have = [(k, e) for k, e in errs if e is not None]
+        missing = sorted({PCT_LABEL[k] for k, e in errs if e is None})
+        worst_e = max(have, key=lambda x: abs(x[1])) if have else None
+        ok = None if not have else all(abs(e) <= 5 for _, e in have)
+        goal(ok, "stalls at %g/s: the percentiles loadprobe reports (%s) within 5 %% of the truth, every run: worst %s" % (
+            rate, ", ".join(PCT_LABEL[k] for k in ("p90", "p95", "p99", "p999") if k not in {m for m, e in errs if e is None}) or "none",
+            "–" if not worst_e else "%s %+.1f %%" % (PCT_LABEL[worst_e[0]], worst_e[1])))
+        if missing:
+            goal(False, "stalls at %g/s: %s within 5 %% of the truth: not in loadprobe's report" % (rate, ", ".join(missing)))
+        acc = []
+        for l in truth["legs"]:
+            if l["tool"] == "loadprobe" and l.get("rate") == rate and l["rc"] == "0":
+                acc.append((l.get("scheduled"), l.get("arrivals"), l.get("requests"), l.get("dropped"), l.get("server_received")))
+        ok = bool(acc) and all(None not in (s, a, r, d, srv) and a == s and r + d == a and srv == r
+                               for s, a, r, d, srv in acc)
+        goal(ok if acc else None, "stalls at %g/s: every scheduled request sent or counted as dropped (scheduled, arrivals, requests, dropped, server received per run: %s)" % (
+            rate, "; ".join("/".join(fmt_num(x, 0) for x in a) for a in acc)))
+    idle = gfig(foot, "rss_end_mb", tool="idle")
+    load_last = gfig(foot, "rss_last_mb", tool="load")
+    load_peak = gfig(foot, "peak_rss_mb", tool="load")
+    growth = gfig(foot, "rss_growth_pct", tool="load")
+    scrape = gfig(foot, "scrape_ms_median", tool="metrics")
+    scrape_max = gfig(foot, "scrape_ms_max", tool="metrics")
+    goal(None if idle is None else idle <= 10, "resident memory idle ≤ 10 MB: %s MB" % fmt_num(idle, 2))
+    goal(None if load_peak is None else load_peak <= 30,
+         "resident memory at 20000/s ≤ 30 MB: peak %s MB (VmRSS at the end %s MB)" % (fmt_num(load_peak, 2), fmt_num(load_last, 2)))
+    goal(None if growth is None else abs(growth) < 2,
+         "resident memory flat over the leg at 20000/s (10 s → end, < 2 %%): %s %%" % fmt_num(growth, 2))
+    goal(None if scrape is None else scrape < 5,
+         "/metrics for 100 probes × 3 steps in under 5 ms: median %s ms (slowest of a run, median over runs: %s ms)" % (
+             fmt_num(scrape, 2), fmt_num(scrape_max, 2)))
+
+    # chart
+    series = {}
+    for gr in fixed["groups"]:
+        v = (gr["figures"].get("cpu_per_100k") or {})
+        if v.get("median") is not None:
+            series.setdefault(gr["tool"], []).append((gr["rate"], v["median"], v["min"], v["max"]))
+    svg = chart.cpu_chart(series, title="CPU seconds per 100k requests against rate (lower is better)")
+    with open(args.chart, "w", encoding="utf-8") as f:
+        f.write(svg)
+
+    goal_lines = ["| goal (issue #11) | result |", "|---|---|"] + ["| %s | %s |" % (t, "**%s**" % r if r != "met" else r) for r, t in goals]
+    # tables for the doc
+    tables = []
+    tables += ["### Fixed rate", ""] + fixed_tables_from_json(fixed) + [""]
+    tables += ["![CPU seconds per 100k requests against rate, one line per tool](%s)" % os.path.relpath(args.chart, os.path.dirname(os.path.abspath(args.doc))), ""]
+    tables += ["### Closed loop", ""] + closed_table_from_json(closed) + [""]
+    tables += ["### Truthfulness under stalls", ""] + truth_tables_from_json(truth) + [""]
+    tables += ["### Footprint", ""] + footprint_from_json(foot) + [""]
+    tables += ["### Ratios and goals", ""] + lines + [""] + goal_lines
+    stamp = os.path.basename(args.fixed).replace("fixed-", "").replace(".json", "")
+    raw = ["", "Raw reports of this run (every leg, the setup, the exact commands): " + ", ".join(
+        "[%s](../bench/results/%s)" % (os.path.basename(p).replace(".json", ".md"), os.path.basename(p).replace(".json", ".md"))
+        for p in (args.fixed, args.closed, args.truth, args.footprint)) + "."]
+    setup = ["Setup of this run (from the reports):", "", fixed.get("setup", "")]
+    block = "\n".join(["<!-- bench:tables:begin (written by bench/run.sh all, run %s) -->" % stamp, ""] + setup + [""] + tables + raw
+                      + ["", "<!-- bench:tables:end -->"])
+    doc = read(args.doc)
+    m = re.search(r"<!-- bench:tables:begin.*?<!-- bench:tables:end -->", doc, re.S)
+    doc = doc[:m.start()] + block + doc[m.end():] if m else doc.rstrip() + "\n\n" + block + "\n"
+    with open(args.doc, "w", encoding="utf-8") as f:
+        f.write(doc)
+    summary = "\n".join(["## all: summary of run %s" % stamp, ""] + lines + [""] + goal_lines) + "\n"
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write(summary + "\n" + "\n".join(tables) + "\n")
+    print(summary)
+    return 0
+
+
+def _groups(data, keys):
+    out = {}
+    for gr in data["groups"]:
+        out[tuple(gr.get(k) for k in keys)] = dict(gr["figures"]) | {"_legs": gr["legs"]}
+    return out
+
+
+def fixed_tables_from_json(d):
+    g = _groups(d, ("tool", "rate"))
+    tools = tool_order([{"tool": k[0]} for k in g])
+    rates = sorted({k[1] for k in g})
+    return fixed_tables(g, tools, rates)
+
+
+def closed_table_from_json(d):
+    g = _groups(d, ("tool",))
+    return closed_table(g, tool_order([{"tool": k[0]} for k in g]))
+
+
+def truth_tables_from_json(d):
+    g = _groups(d, ("rate", "tool"))
+    truth = {float(r): v for r, v in d.get("truth", {}).items()}
+    return truth_tables(g, tool_order([{"tool": k[1]} for k in g]), sorted(truth), truth)
+
+
+def footprint_from_json(d):
+    g = _groups(d, ("tool",))
+    return footprint_table(g, d["legs"])
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("fixed", "closed", "truth", "footprint"):
+        p = sub.add_parser(name)
+        p.add_argument("--legs", required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--json", required=True)
+        p.add_argument("--setup")
+    p = sub.add_parser("doc")
+    for k in ("fixed", "closed", "truth", "footprint", "chart", "doc", "out"):
+        p.add_argument("--" + k, required=True)
+    args = ap.parse_args(argv)
+    return {"fixed": cmd_fixed, "closed": cmd_closed, "truth": cmd_truth,
+            "footprint": cmd_footprint, "doc": cmd_doc}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

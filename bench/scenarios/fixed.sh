@@ -1,0 +1,63 @@
+# shellcheck shell=bash
+# bench/scenarios/fixed.sh — `bench/run.sh fixed`: open-model fixed rates against nginx.
+#
+# For each of REPEATS runs, for each rate of FIXED_RATES (FIXED_DURATION s each,
+# FIXED_DURATION_LOW s at 10/s and below), loadprobe, oha and hey one after another:
+#   loadprobe once --config.file=F --probe=bench --duration=Ds --output json
+#       (rate R, max_in_flight MAX_IN_FLIGHT, pool max_idle_per_host MAX_IN_FLIGHT)
+#   oha -z Ds -q R -c OHA_CONNS --worker-threads 1 --no-tui --output-format json URL
+#   GOMAXPROCS=1 hey -z Ds -q R/HEY_WORKERS -c HEY_WORKERS URL     (hey's -q is per worker)
+# Figures: achieved rate (nginx lines / D), CPU s per 100k requests (user+sys of the whole
+# process / nginx lines), peak RSS, p50 and p99 as each tool reports them.
+
+fixed_duration() { if (($1 <= 10)); then echo "$FIXED_DURATION_LOW"; else echo "$FIXED_DURATION"; fi; }
+
+fixed_leg_loadprobe() {
+  local rate=$1 dur=$2 cfg=$LEG/loadprobe.yml
+  write_loadprobe_config "$cfg" bench 1h "${dur}s" "$rate" "$MAX_IN_FLIGHT" "$DRAIN_TIMEOUT"
+  lp_once "$cfg" "$dur"
+}
+
+fixed_leg_oha() {
+  local rate=$1 dur=$2 rc=0
+  oha_cmd "$dur" "$OHA_CONNS" "$rate" "http://127.0.0.1:$NGINX_PORT/ok"
+  leg_cmd "${OHA[*]/#http*/URL}"
+  launch "$LEG" "${OHA[@]}"
+  wait "$TIME_PID" || rc=$?
+  return "$rc"
+}
+
+fixed_leg_hey() {
+  local rate=$1 dur=$2 rc=0 per_worker
+  per_worker=$(python3 -c "print(round($rate / $HEY_WORKERS, 6))")
+  local cmd=(hey -z "${dur}s" -q "$per_worker" -c "$HEY_WORKERS" "http://127.0.0.1:$NGINX_PORT/ok")
+  leg_cmd "GOMAXPROCS=1 ${cmd[*]/#http*/URL}"
+  launch "$LEG" env GOMAXPROCS=1 "${cmd[@]}"
+  wait "$TIME_PID" || rc=$?
+  return "$rc"
+}
+
+scenario_fixed() {
+  local rep rate tool dur rc total=0
+  for rate in $FIXED_RATES; do
+    [[ $rate =~ ^[0-9]+$ && $rate -gt 0 ]] || die "FIXED_RATES: '$rate' is not a positive integer"
+    total=$((total + $(fixed_duration "$rate")))
+  done
+  log "fixed: rates $FIXED_RATES, tools $TOOLS, $REPEATS run(s): about $(((total + 4 * $(wc -w <<< "$FIXED_RATES")) * $(wc -w <<< "$TOOLS") * REPEATS / 60 + 1)) min"
+  for rep in $(seq "$REPEATS"); do
+    for rate in $FIXED_RATES; do
+      dur=$(fixed_duration "$rate")
+      for tool in $TOOLS; do
+        case $tool in loadprobe|oha|hey) ;; *) die "unknown tool '$tool' in TOOLS" ;; esac
+        if [[ $tool == loadprobe && -z $LOADPROBE ]]; then continue; fi
+        begin_leg fixed "$tool" "$rep" "rate=$rate" "duration=$dur"
+        log "fixed $rep/$REPEATS: $tool at $rate/s for $dur s"
+        rc=0
+        "fixed_leg_$tool" "$rate" "$dur" || rc=$?
+        end_leg "$rc"
+        sleep "$PAUSE"   # let connections close before the next tool
+      done
+    done
+  done
+  scenario_report fixed
+}
