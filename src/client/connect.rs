@@ -285,6 +285,9 @@ mod tests {
         let first = resolver.resolve("localhost", 80).await.expect("resolves");
         let cached = resolver.cached.lock().expect("lock").clone();
         assert_eq!(cached.map(|(_, a)| a), Some(first.clone()));
-        assert_eq!(resolver.resolve("localhost", 80).await.expect("cached"), first);
+        assert_eq!(
+            resolver.resolve("localhost", 80).await.expect("cached"),
+            first
+        );
     }
 }
