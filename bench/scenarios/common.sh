@@ -9,12 +9,13 @@
 # bench/report.py reads them.
 
 # Sets BINARY_COMMIT: what was measured (the commit when the binary was resolved, and
-# whether src/ had uncommitted changes), as soak.sh does.
+# whether src/ had uncommitted changes), as soak.sh does. With LOADPROBE_BIN (a copy, so
+# that someone's build during the run cannot swap the binary), LOADPROBE_COMMIT says which.
 record_binary() {
   BINARY_COMMIT="–"
   [[ -n ${LOADPROBE:-} ]] || return 0
   if [[ -n ${LOADPROBE_BIN:-} ]]; then
-    BINARY_COMMIT="binary given by LOADPROBE_BIN ($LOADPROBE_BIN)"
+    BINARY_COMMIT="${LOADPROBE_COMMIT:-?} (binary given by LOADPROBE_BIN: $LOADPROBE_BIN)"
     return 0
   fi
   BINARY_COMMIT=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)
