@@ -46,7 +46,7 @@ def nearest_rank(sorted_values, q):
 
 def loadprobe_once(text):
     """`loadprobe once --output json`: counts and the step's percentiles (seconds → ms).
-    loadprobe reports p50, p90, p95, p99 and max; no p99.9."""
+    loadprobe reports p50, p90, p95, p99, p99.9 (`p999`, since 2026-11-23) and max."""
     d = json.loads(text)
     r = d["report"]
     c = r["counts"]
@@ -54,7 +54,7 @@ def loadprobe_once(text):
            "errors": c["errors"] + c.get("throttled", 0), "reported_rate": r["achieved_rate"]}
     if r.get("steps"):
         s = r["steps"][0]
-        for k in ("p50", "p90", "p95", "p99", "max"):
+        for k in ("p50", "p90", "p95", "p99", "p999", "max"):
             if s.get(k) is not None:
                 fig[k + "_ms"] = s[k] * 1e3
     return fig

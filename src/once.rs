@@ -171,20 +171,21 @@ pub fn render_text(once: &OnceReport) -> String {
     );
     let _ = writeln!(
         out,
-        "latency       {:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "step", "count", "p50", "p90", "p95", "p99", "max"
+        "latency       {:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "step", "count", "p50", "p90", "p95", "p99", "p99.9", "max"
     );
     for s in &r.steps {
         let ms = |v: f64| format!("{:.2}ms", v * 1e3);
         let _ = writeln!(
             out,
-            "              {:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "              {:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             s.step,
             s.count,
             ms(s.p50),
             ms(s.p90),
             ms(s.p95),
             ms(s.p99),
+            ms(s.p999),
             ms(s.max)
         );
     }

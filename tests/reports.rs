@@ -58,6 +58,7 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
         (0.9, step.p90),
         (0.95, step.p95),
         (0.99, step.p99),
+        (0.999, step.p999),
         (1.0, step.max),
     ] {
         let truth = exact(&latencies, q) as f64 / 1e6;
@@ -151,6 +152,7 @@ async fn once_prints_a_text_summary() {
         "probe         gate (target demo)",
         "p50",
         "p99",
+        "p99.9",
         "max",
         "responses     200: 5",
         "result        PASS",

@@ -73,19 +73,21 @@ fn steps(html: &mut String, r: &RunReport) {
     html.push_str(
         "<table><caption>Latency by step</caption><tr><th>step</th><th class=\"num\">count</th>\
          <th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p95</th>\
-         <th class=\"num\">p99</th><th class=\"num\">max</th></tr>",
+         <th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th></tr>",
     );
     for s in &r.steps {
         let _ = write!(
             html,
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td></tr>",
             escape(&s.step),
             s.count,
             seconds(s.p50),
             seconds(s.p90),
             seconds(s.p95),
             seconds(s.p99),
+            seconds(s.p999),
             seconds(s.max),
         );
     }

@@ -28,6 +28,8 @@ pub struct StepLatency {
     pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
     /// Slowest.
     pub max: f64,
 }
@@ -43,6 +45,7 @@ impl StepLatency {
             p90: seconds(0.9),
             p95: seconds(0.95),
             p99: seconds(0.99),
+            p999: seconds(0.999),
             max: histogram.max() as f64 / 1e6,
         }
     }
@@ -258,6 +261,7 @@ mod tests {
             p90: s,
             p95: s,
             p99: s,
+            p999: s,
             max: s,
         }
     }
