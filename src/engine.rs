@@ -152,20 +152,8 @@ impl Engine {
     /// Stops every probe and sampler: no new arrivals, then in-flight iterations are drained
     /// for up to `drain_timeout` (recorded as they finish).
     pub async fn shutdown(&mut self, drain_timeout: Duration) {
-        let probes: Vec<ProbeEntry> = self.probes.drain(..).collect();
-        for probe in &probes {
-            probe.schedule.stop.cancel();
-        }
-        let mut trackers = Vec::new();
-        for probe in probes {
-            let _ = probe.schedule.handle.await;
-            probe.iterations.close();
-            trackers.push(probe.iterations);
-        }
-        let drained = wait_all(&trackers);
-        if tokio::time::timeout(drain_timeout, drained).await.is_err() {
-            tracing::warn!(timeout = ?drain_timeout, "drain timeout expired; abandoning in-flight iterations");
-        }
+        // Their series stay: the last scrapes during shutdown still see the final counts.
+        drain(self.probes.drain(..).collect(), drain_timeout).await;
         for (_, target) in self.targets.drain() {
             if let Some(sampler) = target.sampler {
                 sampler.stop().await;
@@ -189,18 +177,7 @@ impl Engine {
 
     /// Stops `probes` and drains their iterations, then removes their series.
     async fn stop_probes(&self, probes: Vec<ProbeEntry>, drain_timeout: Duration) {
-        for probe in &probes {
-            probe.schedule.stop.cancel();
-        }
-        for probe in probes {
-            let _ = probe.schedule.handle.await;
-            probe.iterations.close();
-            if tokio::time::timeout(drain_timeout, probe.iterations.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!(probe = %probe.probe.name, "drain timeout expired while stopping the probe");
-            }
+        for probe in drain(probes, drain_timeout).await {
             self.metrics.retire_probe(&probe.probe, &probe.metrics);
             tracing::info!(probe = %probe.probe.name, "probe stopped");
         }
@@ -236,22 +213,20 @@ impl Engine {
     }
 
     fn start_target(&self, target: &Arc<Target>, client: HttpClient) -> TargetEntry {
+        // Resolved for every target: one without sampling still exports its objective.
+        let metrics = self.metrics.resolve_target(target);
         let sampler = target.memory.clone().map(|memory| {
             let sampler = MemorySampler {
                 target: target.clone(),
                 plan: memory,
                 client: client.clone(),
-                metrics: self.metrics.resolve_target(target),
+                metrics,
                 status: self.status.clone(),
             };
             let stop = CancellationToken::new();
             let handle = tokio::spawn(sampler.run(stop.clone()));
             Task { stop, handle }
         });
-        if sampler.is_none() {
-            // Targets without sampling still export their objective, if any.
-            self.metrics.resolve_target(target);
-        }
         TargetEntry {
             target: target.clone(),
             client,
@@ -297,9 +272,27 @@ async fn retire_target(metrics: &Metrics, entry: TargetEntry) {
     metrics.retire_target(&entry.target);
 }
 
-/// Waits for every tracker to be empty (they are closed).
-async fn wait_all(trackers: &[TaskTracker]) {
-    for tracker in trackers {
-        tracker.wait().await;
+/// Stops `probes` like at shutdown: no new arrivals, then their in-flight iterations are
+/// drained (and recorded) for up to `timeout` in all. Returns them, stopped.
+async fn drain(mut probes: Vec<ProbeEntry>, timeout: Duration) -> Vec<ProbeEntry> {
+    for probe in &probes {
+        probe.schedule.stop.cancel();
     }
+    for probe in &mut probes {
+        // A panicked schedule has nothing left to stop.
+        let _ = (&mut probe.schedule.handle).await;
+        probe.iterations.close();
+    }
+    let drained = async {
+        for probe in &probes {
+            probe.iterations.wait().await;
+        }
+    };
+    if tokio::time::timeout(timeout, drained).await.is_err() {
+        tracing::warn!(
+            ?timeout,
+            "drain timeout expired; abandoning in-flight iterations"
+        );
+    }
+    probes
 }

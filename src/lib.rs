@@ -191,7 +191,7 @@ pub async fn run_with(
 ) -> Result<Vec<ProbeSnapshot>, RunError> {
     let metrics = Arc::new(Metrics::new(&plan));
     metrics.record_config_load(true, SystemTime::now());
-    let status = Arc::new(StatusBoard::new(&plan));
+    let status = Arc::new(StatusBoard::default());
     // Servers (ours and the demo's) outlive the arrivals so the drain can be watched.
     let stop_servers = CancellationToken::new();
     let mut servers = JoinSet::new();

@@ -1,8 +1,8 @@
 //! Every metric loadprobe exports, by name: the only module that names metrics.
 //!
-//! [`Metrics::new`] registers each family once and resolves the handles of every probe and
-//! step up front, so the per-request path increments pre-built counters instead of hashing
-//! label sets. Labels are config names (`probe`, `step`) or enums (`reason`, `percentile`),
+//! [`Metrics::new`] registers each family once; [`Metrics::resolve_probe`] resolves a
+//! probe's and its steps' handles once when it starts, so the per-request path increments
+//! pre-built counters instead of hashing label sets. Labels are config names (`probe`, `step`) or enums (`reason`, `percentile`),
 //! never URLs or error text.
 //!
 //! Adding a new metric:
@@ -106,43 +106,25 @@ struct Families {
 pub struct Metrics {
     /// What `/metrics` encodes.
     registry: Registry,
-    /// Handles of each probe, in plan order.
-    probes: Vec<Arc<ProbeMetrics>>,
-    /// Handles of each target, in plan order.
-    targets: Vec<Arc<TargetMetrics>>,
-    /// The registered families, kept so a reload can resolve and retire handles.
+    /// The registered families, from which each probe's and target's handles are resolved
+    /// when it starts (at start-up and at reloads) and retired when it stops.
     families: Families,
 }
 
 impl Metrics {
-    /// Registers every family and resolves the handles of every probe of `plan`.
+    /// Registers every family, with the duration buckets of `plan` (its base layout plus
+    /// its SLO thresholds). Probes and targets get their handles as they start.
     pub fn new(plan: &Plan) -> Self {
         let mut registry = Registry::default();
         // process_* names are standard and must not carry our prefix.
         registry.register_collector(Box::new(process::ProcessCollector));
         let families = Families::new(&plan.latency_buckets);
         register::register(registry.sub_registry_with_prefix("loadprobe"), &families);
-        let probes = plan
-            .probes
-            .iter()
-            .map(|probe| Arc::new(ProbeMetrics::resolve(probe, &families)))
-            .collect();
-        let targets = plan
-            .targets
-            .iter()
-            .map(|target| Arc::new(TargetMetrics::resolve(target, &families)))
-            .collect();
-        Self {
-            registry,
-            probes,
-            targets,
-            families,
-        }
+        Self { registry, families }
     }
 
-    /// Resolves the handles of `probe`, started by a reload. Series that already exist
-    /// (same names and labels) are reused, so their counters continue.
-    /// Also counts the lines its replay log could not parse, once per start.
+    /// Resolves the handles of `probe`, which is starting. Series that already exist
+    /// (same names and labels) are reused, so their counters continue. Also counts the lines its replay log could not parse, once per start.
     pub fn resolve_probe(&self, probe: &Probe) -> Arc<ProbeMetrics> {
         if let Some(replay) = &probe.replay {
             let labels = ProbeLabels {
@@ -161,7 +143,7 @@ impl Metrics {
         retire::retire_probe(probe, handles, &self.families);
     }
 
-    /// Resolves the handles of `target`, started by a reload.
+    /// Resolves the handles of `target`, which is starting.
     pub fn resolve_target(&self, target: &Target) -> Arc<TargetMetrics> {
         Arc::new(TargetMetrics::resolve(target, &self.families))
     }
@@ -180,16 +162,6 @@ impl Metrics {
     /// The registry, for encoding.
     pub fn registry(&self) -> &Registry {
         &self.registry
-    }
-
-    /// Handles of the probe at `index` in plan order.
-    pub fn probe(&self, index: usize) -> Arc<ProbeMetrics> {
-        self.probes[index].clone()
-    }
-
-    /// Handles of the target at `index` in plan order.
-    pub fn target(&self, index: usize) -> Arc<TargetMetrics> {
-        self.targets[index].clone()
     }
 
     /// Records the outcome of loading the configuration.

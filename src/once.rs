@@ -63,7 +63,7 @@ pub async fn run(
     name: &str,
     duration: Option<Duration>,
 ) -> Result<OnceReport, OnceError> {
-    let Some(index) = plan.probes.iter().position(|p| p.name == name) else {
+    let Some(probe) = plan.probes.iter().find(|p| p.name == name).cloned() else {
         let known = plan
             .probes
             .iter()
@@ -75,7 +75,6 @@ pub async fn run(
             known,
         });
     };
-    let probe = plan.probes[index].clone();
     let run_for = duration.unwrap_or(match &probe.schedule {
         Schedule::Continuous => DEFAULT_DURATION,
         Schedule::Every { run_for, .. } | Schedule::Cron { run_for, .. } => *run_for,
@@ -95,12 +94,11 @@ pub async fn run(
         ));
     }
     let metrics = Metrics::new(&plan);
-    let status = Arc::new(StatusBoard::new(&plan));
-    let board = status.probe(index);
+    let board = Arc::new(StatusBoard::default()).fresh_probe(&probe);
     let schedule = ProbeSchedule {
         probe: probe.clone(),
         iterate: Arc::new(Runner::new(probe.clone(), client::build(&probe.target)?)),
-        metrics: metrics.probe(index),
+        metrics: metrics.resolve_probe(&probe),
         status: board.clone(),
         run_now: Arc::default(),
         iterations: TaskTracker::new(),

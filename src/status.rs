@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::memory::MemorySnapshot;
-use crate::plan::{Plan, Probe, Schedule};
+use crate::plan::{Probe, Schedule};
 
 mod counts;
 pub mod history;
@@ -119,16 +119,12 @@ pub struct ProbeSnapshot {
     pub guard: Option<&'static str>,
 }
 
-impl StatusBoard {
-    /// An empty board for the probes of `plan`.
-    pub fn new(plan: &Plan) -> Self {
-        let probes = plan
-            .probes
-            .iter()
-            .map(|p| Arc::new(ProbeStatus::new(p)))
-            .collect();
+impl Default for StatusBoard {
+    /// A board listing no probe yet; each probe's entry is listed as it starts (see
+    /// [`StatusBoard::set_probes`]).
+    fn default() -> Self {
         Self {
-            probes: RwLock::new(probes),
+            probes: RwLock::default(),
             failures: Mutex::new(VecDeque::with_capacity(RECENT_FAILURES)),
             memory: Mutex::new(BTreeMap::new()),
             config: Mutex::new(ConfigStatus {
@@ -138,15 +134,9 @@ impl StatusBoard {
             }),
         }
     }
+}
 
-    /// The entry of the probe at `index` in the board's order.
-    pub fn probe(self: &Arc<Self>, index: usize) -> ProbeBoard {
-        ProbeBoard {
-            board: self.clone(),
-            probe: self.probes()[index].clone(),
-        }
-    }
-
+impl StatusBoard {
     /// A fresh entry for `probe`, listed once passed to [`StatusBoard::set_probes`].
     pub fn fresh_probe(self: &Arc<Self>, probe: &Probe) -> ProbeBoard {
         ProbeBoard {
@@ -155,7 +145,7 @@ impl StatusBoard {
         }
     }
 
-    /// Lists exactly `probes`, in this order (after a reload).
+    /// Lists exactly `probes`, in this order (at start-up and after a reload).
     pub fn set_probes(&self, probes: &[ProbeBoard]) {
         *self
             .probes

@@ -14,7 +14,7 @@ fn metrics() -> Metrics {
                 - {name: shop, target: api, load: {rate: 5}, request: {path: /}, slo: {p95: 50ms, error_ratio: 0.01}}\n";
     let plan = Plan::try_from(Config::parse(yaml, |_| None).expect("parses")).expect("valid");
     let metrics = Metrics::new(&plan);
-    let probe = metrics.probe(0);
+    let probe = metrics.resolve_probe(&plan.probes[0]);
     let step = |outcome, status, millis| StepReport {
         step: 0,
         outcome,

@@ -198,6 +198,12 @@ fn parse_traceparent(value: &str) -> (String, String, String) {
     (parts[1].into(), parts[2].into(), parts[3].into())
 }
 
+/// A scrape in OpenMetrics, the format that carries exemplars.
+async fn scrape_openmetrics(addr: std::net::SocketAddr) -> String {
+    let accept = Some("application/openmetrics-text;version=1.0.0");
+    common::get(addr, "/metrics", accept).await.1
+}
+
 /// The trace ids of the exemplars of `loadprobe_request_duration_seconds` in a scrape.
 fn exemplar_trace_ids(scrape: &str) -> Vec<String> {
     scrape
@@ -215,13 +221,7 @@ async fn iterations_and_steps_become_spans_joined_by_the_target_with_exemplars()
     let (target, seen) = spawn_target().await;
     let loadprobe = Loadprobe::start(dir.path(), target, &receiver, "always_on");
     tokio::time::sleep(Duration::from_millis(900)).await;
-    let openmetrics = common::get(
-        loadprobe.addr,
-        "/metrics",
-        Some("application/openmetrics-text;version=1.0.0"),
-    )
-    .await
-    .1;
+    let openmetrics = scrape_openmetrics(loadprobe.addr).await;
     let prometheus = common::get(loadprobe.addr, "/metrics", Some("text/plain"))
         .await
         .1;
@@ -301,13 +301,7 @@ async fn always_off_exports_nothing_and_sends_unsampled_traceparent() {
     let (target, seen) = spawn_target().await;
     let loadprobe = Loadprobe::start(dir.path(), target, &receiver, "always_off");
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let openmetrics = common::get(
-        loadprobe.addr,
-        "/metrics",
-        Some("application/openmetrics-text;version=1.0.0"),
-    )
-    .await
-    .1;
+    let openmetrics = scrape_openmetrics(loadprobe.addr).await;
     let stderr = loadprobe.stop();
     assert!(
         stderr.contains("exporting traces over OTLP http/protobuf"),

@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::routing;
-use common::{get, sample};
+use common::{get, post_as, sample};
 use tokio::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_loadprobe");
@@ -277,33 +277,6 @@ async fn sighup_reloads_the_config_file() {
             .is_some_and(|a| !a.is_empty()),
         "the added probe sent load"
     );
-}
-
-/// A POST with basic credentials: (status, body).
-async fn post_as(addr: SocketAddr, path: &str, user_and_password: &str) -> (u16, String) {
-    use base64::Engine as _;
-    use http_body_util::BodyExt as _;
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
-    let credentials = base64::engine::general_purpose::STANDARD.encode(user_and_password);
-    let request = http::Request::post(path)
-        .header("host", "localhost")
-        .header("authorization", format!("Basic {credentials}"))
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .expect("request");
-    let response = sender.send_request(request).await.expect("response");
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ fn exact(sorted: &[u64], q: f64) -> u64 {
 fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
     let yaml = "targets: {t: {url: 'http://127.0.0.1:9'}}\nprobes:\n- {name: p, target: t, load: {rate: 1}, request: {}}\n";
     let plan = Plan::try_from(Config::parse(yaml, |_| None).expect("parses")).expect("valid");
-    let board = std::sync::Arc::new(StatusBoard::new(&plan)).probe(0);
+    let board = std::sync::Arc::new(StatusBoard::default()).fresh_probe(&plan.probes[0]);
     // A long-tailed mix of latencies in microseconds, from 200 µs to 3 s, in scrambled order.
     let mut latencies: Vec<u64> = (0..20_000u64).map(|i| 200 + (i * i) % 3_000_000).collect();
     let now = Instant::now();

@@ -61,7 +61,7 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
          probes:\n- name: p\n  target: t\n  schedule: {schedule}\n  load: {load}\n  request: {{path: /}}\n"
     );
     let plan = Plan::try_from(Config::parse(&yaml, |_| None).expect("parses")).expect("valid");
-    let metrics = Metrics::new(&plan).probe(0);
+    let metrics = Metrics::new(&plan).resolve_probe(&plan.probes[0]);
     let stub = Arc::new(Stub {
         service_time,
         intended: Mutex::new(Vec::new()),
@@ -73,7 +73,7 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
         probe: plan.probes[0].clone(),
         iterate: stub.clone(),
         metrics: metrics.clone(),
-        status: Arc::new(StatusBoard::new(&plan)).probe(0),
+        status: Arc::new(StatusBoard::default()).fresh_probe(&plan.probes[0]),
         run_now: run_now.clone(),
         iterations: iterations.clone(),
         shutdown: shutdown.clone(),

@@ -436,7 +436,7 @@ async fn serve_gated(setup: Setup, password_hash: &str) -> (SocketAddr, Cancella
     };
     let state = AppState {
         metrics: Arc::new(Metrics::new(&plan)),
-        status: Arc::new(StatusBoard::new(&plan)),
+        status: Arc::new(StatusBoard::default()),
         telemetry_path: "/metrics".into(),
         history_period: std::time::Duration::from_secs(5),
         access: Arc::new(Access::new(&web)),

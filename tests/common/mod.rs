@@ -117,20 +117,34 @@ pub async fn get_with_type(
     path: &str,
     accept: Option<&str>,
 ) -> (u16, String, String) {
-    send(addr, http::Method::GET, path, accept).await
+    let headers: Vec<(&str, String)> = accept
+        .map(|a| ("accept", a.to_owned()))
+        .into_iter()
+        .collect();
+    send(addr, http::Method::GET, path, &headers).await
 }
 
 /// A POST without a body: (status, body).
 pub async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
-    let (status, body, _) = send(addr, http::Method::POST, path, None).await;
+    let (status, body, _) = send(addr, http::Method::POST, path, &[]).await;
     (status, body)
 }
 
+/// A POST without a body, with basic credentials (`user:password`): (status, body).
+pub async fn post_as(addr: SocketAddr, path: &str, user_and_password: &str) -> (u16, String) {
+    use base64::Engine as _;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(user_and_password);
+    let authorization = ("authorization", format!("Basic {credentials}"));
+    let (status, body, _) = send(addr, http::Method::POST, path, &[authorization]).await;
+    (status, body)
+}
+
+/// One HTTP/1.1 request with `headers` on a fresh connection: (status, body, content type).
 async fn send(
     addr: SocketAddr,
     method: http::Method,
     path: &str,
-    accept: Option<&str>,
+    headers: &[(&str, String)],
 ) -> (u16, String, String) {
     use http_body_util::BodyExt;
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -143,8 +157,8 @@ async fn send(
         .method(method)
         .uri(path)
         .header("host", addr.to_string());
-    if let Some(accept) = accept {
-        request = request.header("accept", accept);
+    for (name, value) in headers {
+        request = request.header(*name, value);
     }
     let request = request
         .body(http_body_util::Empty::<bytes::Bytes>::new())
