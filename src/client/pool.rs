@@ -101,40 +101,22 @@ impl Pool {
         Fut: Future<Output = Exchange<T>>,
     {
         self.to_origin_form(&mut request);
-        let (mut conn, reused) = self.checkout().await?;
-        let sent = conn.sender.try_send_request(request);
-        let response = match drive(sent, &mut conn.connection).await {
-            Some(Ok(response)) => response,
-            Some(Err(mut unsent)) => match unsent.take_message() {
-                // A kept-alive connection the server had just closed: the request never
-                // left, so it goes once on a new connection (as hyper-util's client does).
-                Some(request) if reused => return Box::pin(self.send_fresh(request, read)).await,
-                _ => return Err(hyper_error(unsent.error())),
-            },
-            None => return Err(closed()),
-        };
-        let result = match drive(read(response), &mut conn.connection).await {
-            Some(result) => result,
-            None => return Err(closed()),
-        };
-        if result.is_ok() {
-            self.checkin(conn).await;
-        }
-        result
-    }
-
-    /// [`Pool::send`] on a new connection (the retry of a request a closing connection
-    /// refused).
-    async fn send_fresh<T, F, Fut>(&self, request: Request<Full<Bytes>>, read: F) -> Exchange<T>
-    where
-        F: FnOnce(Response<Incoming>) -> Fut,
-        Fut: Future<Output = Exchange<T>>,
-    {
-        let mut conn = self.open().await?;
-        let sent = conn.sender.send_request(request);
-        let response = match drive(sent, &mut conn.connection).await {
-            Some(result) => result.map_err(|e| hyper_error(&e))?,
-            None => return Err(closed()),
+        let (mut conn, mut reused) = self.checkout().await?;
+        let response = loop {
+            let sent = conn.sender.try_send_request(request);
+            match drive(sent, &mut conn.connection).await {
+                Some(Ok(response)) => break response,
+                Some(Err(mut unsent)) => match unsent.take_message() {
+                    // A kept-alive connection the server had just closed: the request never
+                    // left, so it goes once on a new connection (as hyper-util's client does).
+                    Some(unsent_request) if reused => {
+                        request = unsent_request;
+                        (conn, reused) = (self.open().await?, false);
+                    }
+                    _ => return Err(hyper_error(unsent.error())),
+                },
+                None => return Err(closed()),
+            }
         };
         let result = drive(read(response), &mut conn.connection)
             .await
