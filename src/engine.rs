@@ -24,7 +24,7 @@ use crate::memory::MemorySampler;
 use crate::metrics::{Metrics, ProbeMetrics};
 use crate::plan::{Plan, Probe, Schedule, Target};
 use crate::runner::Runner;
-use crate::scheduler::ProbeSchedule;
+use crate::scheduler::{ProbeSchedule, TimerKind};
 use crate::status::{ProbeBoard, StatusBoard};
 
 /// A spawned task and what stops it.
@@ -252,6 +252,7 @@ impl Engine {
             report_interval,
             guard: Guard::for_probe(probe),
             rate_cap: self.rate_cap.clone(),
+            timer: TimerKind::Exact,
         };
         let handle = tokio::spawn(schedule.run());
         ProbeEntry {

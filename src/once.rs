@@ -14,7 +14,7 @@ use crate::guard::{Guard, RateCap};
 use crate::metrics::Metrics;
 use crate::plan::{Plan, Schedule};
 use crate::runner::Runner;
-use crate::scheduler::ProbeSchedule;
+use crate::scheduler::{ProbeSchedule, TimerKind};
 use crate::status::{ProbeBoard, RunReport, StatusBoard};
 
 /// A run length for continuous probes, which have none of their own.
@@ -109,10 +109,13 @@ pub async fn run(
             .global
             .max_rate
             .map(|rate| Arc::new(RateCap::new(rate, tokio::time::Instant::now()))),
+        timer: TimerKind::Exact,
     };
     let progress = progress_line(board, run_for);
     let report = schedule.run_once(run_for).await;
-    progress.abort();
+    if let Some(progress) = progress {
+        progress.abort();
+    }
     stop_demo.cancel();
     Ok(OnceReport {
         probe: probe.name.clone(),
@@ -121,16 +124,19 @@ pub async fn run(
     })
 }
 
-/// Redraws `elapsed · requests · errors · throttled · dropped` on stderr until aborted
-/// (hidden when stderr is not a terminal).
-fn progress_line(status: ProbeBoard, run_for: Duration) -> tokio::task::JoinHandle<()> {
+/// Redraws `elapsed · requests · errors · throttled · dropped` on stderr until aborted;
+/// `None` when stderr is not a terminal, so a scripted run pays no redraw wake-ups.
+fn progress_line(status: ProbeBoard, run_for: Duration) -> Option<tokio::task::JoinHandle<()>> {
     let bar = indicatif::ProgressBar::new(run_for.as_millis() as u64);
+    if bar.is_hidden() {
+        return None;
+    }
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {elapsed}/{duration} {msg}")
             .expect("static template is valid"),
     );
     let started = SystemTime::now();
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         loop {
             let totals = status.snapshot().totals;
             bar.set_position(started.elapsed().unwrap_or_default().as_millis() as u64);
@@ -140,7 +146,7 @@ fn progress_line(status: ProbeBoard, run_for: Duration) -> tokio::task::JoinHand
             ));
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-    })
+    }))
 }
 
 /// The end-of-run summary in text.

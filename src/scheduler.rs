@@ -22,6 +22,10 @@ use crate::runner::{IterationReport, Runner};
 use crate::status::{ProbeBoard, RunReport, RunState, unix_seconds};
 
 mod cron;
+mod timer;
+
+use timer::Timer;
+pub use timer::{EXACT_TICK, TimerKind};
 
 /// Starts one iteration at its intended instant and reports what it did.
 ///
@@ -50,6 +54,40 @@ impl Iterate for Runner {
 struct Due {
     at: Instant,
     iteration: u64,
+}
+
+/// What one wake-up of the scheduler did with the arrivals that were due, recorded once
+/// per wake-up rather than once per arrival.
+#[derive(Debug, Default)]
+struct Tally {
+    arrivals: u64,
+    dropped: [u64; DropReason::ALL.len()],
+}
+
+impl Tally {
+    fn record(&self, metrics: &ProbeMetrics, status: &ProbeBoard) {
+        if self.arrivals == 0 {
+            return;
+        }
+        metrics.record_arrivals(self.arrivals);
+        for (reason, &count) in DropReason::ALL.iter().zip(&self.dropped) {
+            if count > 0 {
+                metrics.record_dropped_arrivals(*reason, count);
+            }
+        }
+        status.record_arrivals(self.arrivals, self.dropped.iter().sum());
+    }
+}
+
+/// Why the scheduler woke up.
+#[derive(Debug, PartialEq)]
+enum Wake {
+    /// The timer: an arrival (or the end of a report window) is due.
+    Due,
+    /// An iteration finished while all of `max_in_flight` were running.
+    SlotFreed,
+    /// Shutdown.
+    Shutdown,
 }
 
 /// Where a finished iteration's report goes.
@@ -107,6 +145,8 @@ pub struct ProbeSchedule<I> {
     pub guard: Option<Arc<Guard>>,
     /// The cap shared by every probe, if `global.max_rate` is set.
     pub rate_cap: Option<Arc<RateCap>>,
+    /// What arrivals wake on: [`TimerKind::Exact`] in production, the wheel on a test clock.
+    pub timer: TimerKind,
 }
 
 impl<I: Iterate> ProbeSchedule<I> {
@@ -253,6 +293,7 @@ impl<I: Iterate> ProbeSchedule<I> {
             since: unix_seconds(SystemTime::now()),
         });
         let mut arrivals = Arrivals::new(&self.probe.load, self.probe.shard, run_for);
+        let mut timer = Timer::new(self.timer);
         let mut iteration: u64 = 0;
         let mut last_burst = None;
         let mut exhausted = false;
@@ -260,7 +301,7 @@ impl<I: Iterate> ProbeSchedule<I> {
         'arrivals: while let Some(next) = arrivals.peek() {
             let due = start + next.offset;
             let wake = next_report.map_or(due, |(at, _)| at.min(due));
-            if !self.wait_until(wake).await {
+            if self.wait_for_arrival(&mut timer, wake, in_flight).await == Wake::Shutdown {
                 break;
             }
             let now = Instant::now();
@@ -270,10 +311,12 @@ impl<I: Iterate> ProbeSchedule<I> {
             }
             self.metrics
                 .record_planned_rate(arrivals.rate_at(now - start));
+            let mut tally = Tally::default();
             while let Some(arrival) = arrivals.peek().filter(|a| start + a.offset <= now) {
                 if self.data_exhausted(iteration) {
                     tracing::info!(probe = %self.probe.name, "data rows exhausted (on_end: stop): run ends");
                     exhausted = true;
+                    tally.record(&self.metrics, &self.status);
                     break 'arrivals;
                 }
                 arrivals.next();
@@ -281,15 +324,11 @@ impl<I: Iterate> ProbeSchedule<I> {
                     last_burst = Some(arrival.offset);
                     self.status.start_recovery(start + arrival.offset);
                 }
-                self.dispatch(
-                    in_flight,
-                    &run,
-                    Due {
-                        at: start + arrival.offset,
-                        iteration,
-                    },
-                    now,
-                );
+                let due = Due {
+                    at: start + arrival.offset,
+                    iteration,
+                };
+                self.dispatch(in_flight, &run, due, now, &mut tally);
                 iteration += 1;
                 // A replay must reach the target in log order: let each overdue entry start
                 // before the next is spawned (tokio runs the newest spawned task first).
@@ -297,6 +336,7 @@ impl<I: Iterate> ProbeSchedule<I> {
                     tokio::task::yield_now().await;
                 }
             }
+            tally.record(&self.metrics, &self.status);
         }
         // The last arrival comes before the end: the run still lasts its whole `for` (unless
         // its data ran out), so its achieved rate is over the same span as its planned one.
@@ -307,15 +347,46 @@ impl<I: Iterate> ProbeSchedule<I> {
         run
     }
 
-    /// Starts one iteration due at `due`, or drops it when `max_in_flight` are running.
-    fn dispatch(&self, in_flight: &Arc<Semaphore>, run: &TaskTracker, due: Due, now: Instant) {
+    /// Sleeps until `at` on `timer`, or until a slot frees up when all of `max_in_flight`
+    /// are taken: then the next arrival takes the slot as soon as it is due, not on the next
+    /// timer tick (at a rate beyond what the target can take, this is a closed loop at full
+    /// speed, every request still timed from its own ideal instant).
+    async fn wait_for_arrival(
+        &self,
+        timer: &mut Timer,
+        at: Instant,
+        in_flight: &Semaphore,
+    ) -> Wake {
+        let slot_freed = async {
+            if in_flight.available_permits() > 0 {
+                std::future::pending::<()>().await;
+            }
+            // Only the wake-up is wanted: the arrival takes its own permit in `admit`.
+            drop(in_flight.acquire().await);
+        };
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => Wake::Shutdown,
+            () = timer.sleep_until(at) => Wake::Due,
+            () = slot_freed => Wake::SlotFreed,
+        }
+    }
+
+    /// Starts one iteration due at `due`, or drops it (counted in `tally`) when the guard,
+    /// the rate cap or `max_in_flight` says no.
+    fn dispatch(
+        &self,
+        in_flight: &Arc<Semaphore>,
+        run: &TaskTracker,
+        due: Due,
+        now: Instant,
+        tally: &mut Tally,
+    ) {
         let Due { at: due, iteration } = due;
-        self.metrics.record_arrival();
-        let permit = self.admit(in_flight, now);
-        self.status.record_arrival(permit.is_err());
-        let permit = match permit {
+        tally.arrivals += 1;
+        let permit = match self.admit(in_flight, now) {
             Ok(permit) => permit,
-            Err(reason) => return self.metrics.record_dropped_arrival(reason),
+            Err(reason) => return tally.dropped[reason as usize] += 1,
         };
         self.status.record_recovery_start(due);
         self.metrics.record_iteration_start(now - due);

@@ -31,7 +31,7 @@ fn metrics() -> Metrics {
         (Outcome::Failure(Reason::Throttled), Some(429), 1),
         (Outcome::Failure(Reason::Timeout), None, 2000),
     ] {
-        probe.record_arrival();
+        probe.record_arrivals(1);
         probe.record_iteration_start(Duration::from_micros(300));
         let report = IterationReport {
             scenario: 0,

@@ -9,7 +9,7 @@ use loadprobe::metrics::{Metrics, ProbeMetrics};
 use loadprobe::outcome::Outcome;
 use loadprobe::plan::Plan;
 use loadprobe::runner::{IterationReport, StepReport};
-use loadprobe::scheduler::{Iterate, ProbeSchedule};
+use loadprobe::scheduler::{Iterate, ProbeSchedule, TimerKind};
 use loadprobe::status::StatusBoard;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -80,6 +80,7 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
         report_interval: Duration::from_secs(60),
         guard: None,
         rate_cap: None,
+        timer: TimerKind::Wheel,
     };
     let task = tokio::spawn(schedule.run());
     Harness {

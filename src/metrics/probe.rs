@@ -213,14 +213,14 @@ impl ProbeMetrics {
         }
     }
 
-    /// An arrival came due.
-    pub fn record_arrival(&self) {
-        self.arrivals.inc();
+    /// `count` arrivals came due.
+    pub fn record_arrivals(&self, count: u64) {
+        self.arrivals.inc_by(count);
     }
 
-    /// An arrival was not started.
-    pub fn record_dropped_arrival(&self, reason: DropReason) {
-        self.dropped[reason as usize].inc();
+    /// `count` arrivals were not started, for `reason`.
+    pub fn record_dropped_arrivals(&self, reason: DropReason, count: u64) {
+        self.dropped[reason as usize].inc_by(count);
     }
 
     /// An iteration started `lag` after its intended instant.

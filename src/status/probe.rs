@@ -67,14 +67,12 @@ impl ProbeBoard {
         self.probe.snapshot()
     }
 
-    /// An arrival came due; `dropped` when it was not started.
-    pub fn record_arrival(&self, dropped: bool) {
+    /// `arrivals` came due, of which `dropped` were not started.
+    pub fn record_arrivals(&self, arrivals: u64, dropped: u64) {
         let p = &self.probe;
         for counts in [&p.totals, &p.window] {
-            counts.arrivals.fetch_add(1, Ordering::Relaxed);
-            if dropped {
-                counts.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+            counts.arrivals.fetch_add(arrivals, Ordering::Relaxed);
+            counts.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
     }
 
