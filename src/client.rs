@@ -112,7 +112,9 @@ pub async fn send(
             pool.send(request, |response| read(response, keep_limit))
                 .await
         }
-        _ => exchange(client, request, keep_limit).await,
+        // Boxed: the shared client's future would otherwise size every iteration's task,
+        // which the hot path above moves on each spawn.
+        _ => Box::pin(exchange(client, request, keep_limit)).await,
     }
 }
 

@@ -401,7 +401,9 @@ impl<I: Iterate> ProbeSchedule<I> {
             finished.record(&report);
             drop(permit);
         };
-        self.iterations.spawn(run.track_future(iteration));
+        // Boxed once here: the iteration's state (about 4 KB) is then not copied again by
+        // each wrapper and by the spawn.
+        self.iterations.spawn(run.track_future(Box::pin(iteration)));
     }
 
     /// Whether this replica's iteration `iteration` would find no data row (`on_end: stop`).

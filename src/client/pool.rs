@@ -111,7 +111,7 @@ impl Pool {
                     // left, so it goes once on a new connection (as hyper-util's client does).
                     Some(unsent_request) if reused => {
                         request = unsent_request;
-                        (conn, reused) = (self.open().await?, false);
+                        (conn, reused) = (Box::pin(self.open()).await?, false);
                     }
                     _ => return Err(hyper_error(unsent.error())),
                 },
@@ -150,7 +150,7 @@ impl Pool {
                 .expect("pool lock is never poisoned")
                 .pop_front();
             let Some(mut conn) = candidate else {
-                return Ok((self.open().await?, false));
+                return Ok((Box::pin(self.open()).await?, false));
             };
             if conn.idle_since.elapsed() < self.idle_timeout && still_open(&mut conn).await {
                 return Ok((conn, true));
@@ -171,6 +171,8 @@ impl Pool {
         }
     }
 
+    /// A new connection (callers box this rare, large future: connecting, resolving and the
+    /// TLS handshake would otherwise size every iteration's task).
     async fn open(&self) -> Result<Conn, TransportError> {
         let stream = connect(self.base.clone(), self.tls.clone(), &self.resolver)
             .await
