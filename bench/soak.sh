@@ -112,15 +112,19 @@ trap 'exit 130' INT TERM
 now_us() { echo "${EPOCHREALTIME/./}"; }   # wall clock, microseconds (bash 5)
 CLK_TCK=$(getconf CLK_TCK)
 
-# "VmRSS_kB cpu_s fds" of loadprobe (all threads: /proc/PID/stat fields 14+15 are the
-# whole thread group's), or nothing once it is gone. Open fds are mostly connections to
-# nginx: they show whether a step in memory came with more connections.
+# "VmRSS_kB cpu_s fds RssAnon_kB RssFile_kB" of loadprobe (all threads: /proc/PID/stat
+# fields 14+15 are the whole thread group's), or nothing once it is gone. Open fds are
+# mostly connections to nginx: they show whether a step in memory came with more
+# connections. VmRSS = RssAnon (heap, stacks: what loadprobe allocates) + RssFile (pages of
+# the binary and libraries mapped in as code runs for the first time).
 lp_sample() {
-  local rss cpu fds
+  local rss cpu fds anon file
   rss=$(awk '/^VmRSS:/{print $2}' "/proc/$LP_PID/status" 2>/dev/null) || return 0
+  anon=$(awk '/^RssAnon:/{print $2}' "/proc/$LP_PID/status" 2>/dev/null) || return 0
+  file=$(awk '/^RssFile:/{print $2}' "/proc/$LP_PID/status" 2>/dev/null) || return 0
   cpu=$(awk -v hz="$CLK_TCK" '{printf "%.2f", ($14+$15)/hz}' "/proc/$LP_PID/stat" 2>/dev/null) || return 0
   fds=$(find "/proc/$LP_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || return 0
-  [[ -n $rss && -n $cpu ]] && echo "$rss $cpu $fds"
+  [[ -n $rss && -n $cpu ]] && echo "$rss $cpu $fds ${anon:-0} ${file:-0}"
 }
 
 lp_alive() { [[ -n $LP_PID ]] && kill -0 "$LP_PID" 2>/dev/null; }
@@ -149,7 +153,7 @@ LP_PID=$(tool_pid "$TIME_PID") || LP_PID=""
 # Samples: t (s since start) · VmRSS kB · CPU s · open fds · nginx lines (this run) ·
 # 1-min load average.
 SAMPLES=$TMP/samples.tsv
-printf 't_s\trss_kb\tcpu_s\tfds\tnginx_lines\tloadavg1\n' > "$SAMPLES"
+printf 't_s\trss_kb\tcpu_s\tfds\tnginx_lines\tloadavg1\tanon_kb\tfile_kb\n' > "$SAMPLES"
 # From here on this script (and what it starts: awk, wc, curl) runs as SCHED_IDLE, only on
 # time neither loadprobe nor nginx wants: counting a 30 MB access log every 10 s at normal
 # priority preempted one of them for tens of milliseconds, and the arrivals that fell due
@@ -175,10 +179,10 @@ while ((k * SAMPLE_EVERY <= RUN_END_S)); do
     log "${NOTES[-1]}"; tail -n 5 "$TMP/stderr" >&2 || true
     break
   fi
-  read -r rss cpu fds <<< "$s"
+  read -r rss cpu fds anon file <<< "$s"
   lines=$(($(log_lines) - NGINX_BEFORE))
-  printf '%d\t%s\t%s\t%s\t%d\t%s\n' $((k * SAMPLE_EVERY)) "$rss" "$cpu" "$fds" "$lines" \
-    "$(cut -d' ' -f1 /proc/loadavg)" >> "$SAMPLES"
+  printf '%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n' $((k * SAMPLE_EVERY)) "$rss" "$cpu" "$fds" "$lines" \
+    "$(cut -d' ' -f1 /proc/loadavg)" "$anon" "$file" >> "$SAMPLES"
   if ((k * SAMPLE_EVERY % 60 == 0)); then
     log "minute $((k * SAMPLE_EVERY / 60))/$MINUTES: VmRSS $rss kB, CPU $cpu s, $fds fds, nginx $lines lines"
   fi
@@ -288,9 +292,9 @@ planned = rate * duration
 
 samples = []
 for line in read("samples.tsv").splitlines()[1:]:
-    t, rss, cpu, fds, lines, la = line.split("\t")
+    t, rss, cpu, fds, lines, la, anon, file = line.split("\t")
     samples.append({"t": int(t), "rss": int(rss), "cpu": float(cpu), "fds": int(fds),
-                    "lines": int(lines), "la": la})
+                    "lines": int(lines), "la": la, "anon": int(anon), "file": int(file)})
 by_t = {s["t"]: s for s in samples}
 base, end = by_t.get(base_min * 60), by_t.get(duration)
 
@@ -372,8 +376,14 @@ L.append("| resident memory (VmRSS) at minute %d | %s |" % (base_min, mb(base an
 L.append("| resident memory at the end (minute %d) | %s |" % (minutes, mb(end and end["rss"])))
 L.append("| growth minute %d → %d (must stay under %g %%) | **%s** |"
          % (base_min, minutes, limit, num(growth, "{:+.2f} %")))
+def part(key):
+    if not (base and end and base[key]):
+        return "–"
+    return "%d → %d kB (%+.2f %%)" % (base[key], end[key], (end[key] - base[key]) / base[key] * 100)
+L.append("| of which RssAnon (heap, stacks), minute %d → %d | %s |" % (base_min, minutes, part("anon")))
+L.append("| of which RssFile (pages of the binary and libraries), minute %d → %d | %s |" % (base_min, minutes, part("file")))
 L.append("| peak RSS (`/usr/bin/time` %%M) / max sampled VmRSS | %s / %s |" % (mb(peak_kb), mb(max_sampled)))
-if len(post) == 3:
+if len(post) >= 3:
     L.append("| VmRSS once the run was over (idle) | %s |" % mb(int(post[0])))
 L.append("| CPU s per 100k requests, whole process (user+sys, incl. start-up and idle tail) | %s (user %s, sys %s s in all) |"
          % (num(whole, "{:.2f}"), num(user, "{:.2f}"), num(sys_, "{:.2f}")))
@@ -436,10 +446,11 @@ if base:
 L.append("")
 L.append("<details><summary>Every sample (%d s)</summary>" % every)
 L.append("")
-L.append("| t s | VmRSS kB | open fds | CPU s | nginx lines | load avg (1 min) |")
-L.append("|---|---|---|---|---|---|")
+L.append("| t s | VmRSS kB | RssAnon kB | RssFile kB | open fds | CPU s | nginx lines | load avg (1 min) |")
+L.append("|---|---|---|---|---|---|---|---|")
 for s in samples:
-    L.append("| %d | %d | %d | %.2f | %d | %s |" % (s["t"], s["rss"], s["fds"], s["cpu"], s["lines"], s["la"]))
+    L.append("| %d | %d | %d | %d | %d | %.2f | %d | %s |"
+             % (s["t"], s["rss"], s["anon"], s["file"], s["fds"], s["cpu"], s["lines"], s["la"]))
 L.append("")
 L.append("</details>")
 report = "\n".join(L) + "\n"
