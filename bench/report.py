@@ -498,8 +498,8 @@ def truth_tables(g, tools, rates, truth):
     body = ["Reported percentiles in ms, median (min–max) over the runs, and their error against "
             "the truth in % (of the median). *truth* = open model at the rate (arrival i at i/rate; "
             "latency 5k+3 − t inside a stall, else 0), nearest-rank percentiles. *sent* = requests "
-            "the stall server received (its own record). loadprobe reports no p99.9 (its report "
-            "has p50, p90, p95, p99 and max).", ""]
+            "the stall server received (its own record). loadprobe's figures are the `p90`, `p95`, "
+            "`p99` and `p999` of its run report (exact, from an HDR histogram).", ""]
     for rate in rates:
         t = truth[rate]
         body += ["#### %g requests/s" % rate, "",
