@@ -5,6 +5,8 @@
 //! that is due is dispatched at once, so a late timer never delays later arrivals. An arrival
 //! that finds `max_in_flight` iterations running is dropped and counted: never queued, never
 //! caught up later. Iterations run on a shared [`TaskTracker`] so shutdown can drain them.
+//! The scheduler sleeps on an exact timer (`timer.rs`), and while every slot is taken the
+//! end of an iteration wakes it too, so a freed slot goes to the next due arrival at once.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,8 +24,10 @@ use crate::runner::{IterationReport, Runner};
 use crate::status::{ProbeBoard, RunReport, RunState, unix_seconds};
 
 mod cron;
+mod record;
 mod timer;
 
+use record::{Finished, Tally};
 use timer::Timer;
 pub use timer::{EXACT_TICK, TimerKind};
 
@@ -56,29 +60,6 @@ struct Due {
     iteration: u64,
 }
 
-/// What one wake-up of the scheduler did with the arrivals that were due, recorded once
-/// per wake-up rather than once per arrival.
-#[derive(Debug, Default)]
-struct Tally {
-    arrivals: u64,
-    dropped: [u64; DropReason::ALL.len()],
-}
-
-impl Tally {
-    fn record(&self, metrics: &ProbeMetrics, status: &ProbeBoard) {
-        if self.arrivals == 0 {
-            return;
-        }
-        metrics.record_arrivals(self.arrivals);
-        for (reason, &count) in DropReason::ALL.iter().zip(&self.dropped) {
-            if count > 0 {
-                metrics.record_dropped_arrivals(*reason, count);
-            }
-        }
-        status.record_arrivals(self.arrivals, self.dropped.iter().sum());
-    }
-}
-
 /// Why the scheduler woke up.
 #[derive(Debug, PartialEq)]
 enum Wake {
@@ -88,38 +69,6 @@ enum Wake {
     SlotFreed,
     /// Shutdown.
     Shutdown,
-}
-
-/// Where a finished iteration's report goes.
-#[derive(Debug)]
-struct Finished {
-    metrics: Arc<ProbeMetrics>,
-    status: ProbeBoard,
-    guard: Option<Arc<Guard>>,
-}
-
-impl Finished {
-    fn record(&self, report: &IterationReport) {
-        let succeeded = report.succeeded();
-        self.metrics.record_iteration(report, succeeded);
-        self.status.record_iteration(report, succeeded);
-        if let Some(recovery) = self.status.record_recovery_report(report) {
-            self.metrics.record_recovery(recovery.seconds());
-        }
-        if let Some(reason) = self
-            .guard
-            .as_ref()
-            .and_then(|g| g.record(report, Instant::now()))
-        {
-            let probe = self.status.name();
-            tracing::warn!(probe, reason = reason.as_str(), "guard paused the probe");
-            self.metrics.record_guard_trip(reason);
-            self.metrics.record_guard_paused(true);
-            if let Some(guard) = &self.guard {
-                self.status.set_guard_phase(guard.phase().as_str());
-            }
-        }
-    }
 }
 
 /// Everything one probe's schedule needs; cheap handles only.
