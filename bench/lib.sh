@@ -60,7 +60,7 @@ events { worker_connections 4096; }
 http {
     default_type text/plain;
     # One line per request: the ground truth every generator is checked against.
-    log_format bench '\$request_method \$uri \$status';
+    log_format bench '\$request_method \$uri \$status \$msec';
     access_log $ACCESS_LOG bench;   # unbuffered: the line is there when the response is
     # Keep connections for the whole leg: the default (1000 requests per connection) would
     # make every generator reconnect once a second per connection at 1000/s x 1 conn.

@@ -229,6 +229,13 @@ sleep 0.5   # nginx writes the log line after the response: let the last ones la
 read -r NGINX_LINES NGINX_NON200 < <(awk -v from="$NGINX_BEFORE" \
   'NR > from && $2 == "/ok" { n++; if ($3 != "200") e++ } END { print n + 0, e + 0 }' "$ACCESS_LOG")
 NGINX_CPU1=$(nginx_cpu)
+# The longest pauses in nginx's log ($msec, 4th field): at 2000/s a pause of more than a
+# few ms means nothing reached nginx or nginx wrote nothing. Read beside loadprobe's late
+# arrivals (its schedule lag), it tells which side stalled when a burst opened connections.
+NGINX_GAPS=$(awk -v from="$NGINX_BEFORE" 'NR > from && $2 == "/ok" {
+    if (t0 == "") t0 = $4
+    if (prev != "") { g = ($4 - prev) * 1000; if (g >= 5) printf "%.1f@%.0f\n", g, $4 - t0 }
+    prev = $4 }' "$ACCESS_LOG" | sort -t@ -k1,1 -g -r | awk 'NR <= 5 { printf "%s ", $0 } END { printf "count=%d", NR }')
 
 # Graceful stop; loadprobe must exit within drain_timeout (+5 s slack).
 if lp_alive; then
@@ -259,6 +266,7 @@ LP_VERSION=$(timeout 5 "$LOADPROBE" --version 2>/dev/null | head -n1 || true)
   printf 'nginx_lines=%s\nnginx_non200=%s\nnginx_cpu_s=%s\n' "$NGINX_LINES" "$NGINX_NON200" \
     "$(python3 -c "print(round($NGINX_CPU1 - $NGINX_CPU0, 2))")"
   printf 'post_run=%s\nrun_ok=%s\n' "$POST" "$RUN_OK"
+  printf 'nginx_gaps=%s\n' "$NGINX_GAPS"
   for n in "${NOTES[@]}"; do printf 'note=%s\n' "$n"; done
 } > "$TMP/run.txt"
 sed "s/127.0.0.1:$NGINX_PORT/127.0.0.1:PORT/" "$CFG" > "$TMP/config.public.yml"
@@ -310,6 +318,12 @@ def mean_ms(h):
     s, c = metric(h + "_sum"), metric(h + "_count")
     return s / c * 1e3 if s is not None and c else None
 lat_mean, lag_mean = mean_ms("loadprobe_request_duration_seconds"), mean_ms("loadprobe_schedule_lag_seconds")
+def late_over(le):
+    # Iterations that started more than `le` seconds after their intended instant.
+    count = metric("loadprobe_schedule_lag_seconds_count")
+    under = [v for n, l, v in scrape if n == "loadprobe_schedule_lag_seconds_bucket"
+             and l.get("probe") == probe and abs(float(l.get("le", "nan")) - le) < 1e-9]
+    return None if count is None or not under else count - under[0]
 p50 = p99 = None
 try:
     for p in json.loads(read("status.json", "{}") or "{}").get("probes", []):
@@ -403,6 +417,11 @@ L.append("| failed requests (loadprobe) / non-200 at nginx | %s / %s |" % (num(f
 L.append("| mean latency / p50 / p99 of the run, ms (from intended arrival) | %s / %s / %s |"
          % (num(lat_mean, "{:.2f}"), num(p50, "{:.2f}"), num(p99, "{:.2f}")))
 L.append("| mean schedule lag, ms | %s |" % num(lag_mean, "{:.2f}"))
+L.append("| iterations started more than 5 ms / 25 ms late (`loadprobe_schedule_lag_seconds`) | %s / %s |"
+         % (num(late_over(0.005)), num(late_over(0.025))))
+gaps = kv.get("nginx_gaps", "")
+L.append("| longest pauses in nginx's log (ms @ s into the run), and how many of 5 ms or more | %s |"
+         % (gaps.replace(" count=", "; count ") if gaps else "–"))
 L.append("| nginx worker CPU (busy %% of one core) | %.1f %% |" % (float(kv["nginx_cpu_s"]) / duration * 100))
 L.append("| load average (1/5/15 min) at start → end | %s → %s |" % (kv["loadavg_start"], kv["loadavg_end"]))
 L.append("")
