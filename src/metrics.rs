@@ -2,8 +2,8 @@
 //!
 //! [`Metrics::new`] registers each family once; [`Metrics::resolve_probe`] resolves a
 //! probe's and its steps' handles once when it starts, so the per-request path increments
-//! pre-built counters instead of hashing label sets. Labels are config names (`probe`, `step`) or enums (`reason`, `percentile`),
-//! never URLs or error text.
+//! pre-built counters instead of hashing label sets. Labels are config names (`probe`,
+//! `step`) or enums (`reason`, `percentile`), never URLs or error text.
 //!
 //! Adding a new metric:
 //! 1. add the handle to [`Families`] (or a per-probe struct) and register it in `register.rs`;
@@ -124,7 +124,8 @@ impl Metrics {
     }
 
     /// Resolves the handles of `probe`, which is starting. Series that already exist
-    /// (same names and labels) are reused, so their counters continue. Also counts the lines its replay log could not parse, once per start.
+    /// (same names and labels) are reused, so their counters continue. Also counts the
+    /// lines its replay log could not parse, once per start.
     pub fn resolve_probe(&self, probe: &Probe) -> Arc<ProbeMetrics> {
         if let Some(replay) = &probe.replay {
             let labels = ProbeLabels {

@@ -29,7 +29,7 @@ mod timer;
 
 use record::{Finished, Tally};
 use timer::Timer;
-pub use timer::{EXACT_TICK, TimerKind};
+pub use timer::TimerKind;
 
 /// Starts one iteration at its intended instant and reports what it did.
 ///
@@ -58,17 +58,6 @@ impl Iterate for Runner {
 struct Due {
     at: Instant,
     iteration: u64,
-}
-
-/// Why the scheduler woke up.
-#[derive(Debug, PartialEq)]
-enum Wake {
-    /// The timer: an arrival (or the end of a report window) is due.
-    Due,
-    /// An iteration finished while all of `max_in_flight` were running.
-    SlotFreed,
-    /// Shutdown.
-    Shutdown,
 }
 
 /// Everything one probe's schedule needs; cheap handles only.
@@ -250,7 +239,7 @@ impl<I: Iterate> ProbeSchedule<I> {
         'arrivals: while let Some(next) = arrivals.peek() {
             let due = start + next.offset;
             let wake = next_report.map_or(due, |(at, _)| at.min(due));
-            if self.wait_for_arrival(&mut timer, wake, in_flight).await == Wake::Shutdown {
+            if !self.wait_for_arrival(&mut timer, wake, in_flight).await {
                 break;
             }
             let now = Instant::now();
@@ -299,13 +288,13 @@ impl<I: Iterate> ProbeSchedule<I> {
     /// Sleeps until `at` on `timer`, or until a slot frees up when all of `max_in_flight`
     /// are taken: then the next arrival takes the slot as soon as it is due, not on the next
     /// timer tick (at a rate beyond what the target can take, this is a closed loop at full
-    /// speed, every request still timed from its own ideal instant).
+    /// speed, every request still timed from its own ideal instant). False on shutdown.
     async fn wait_for_arrival(
         &self,
         timer: &mut Timer,
         at: Instant,
         in_flight: &Semaphore,
-    ) -> Wake {
+    ) -> bool {
         let slot_freed = async {
             if in_flight.available_permits() > 0 {
                 std::future::pending::<()>().await;
@@ -315,9 +304,9 @@ impl<I: Iterate> ProbeSchedule<I> {
         };
         tokio::select! {
             biased;
-            () = self.shutdown.cancelled() => Wake::Shutdown,
-            () = timer.sleep_until(at) => Wake::Due,
-            () = slot_freed => Wake::SlotFreed,
+            () = self.shutdown.cancelled() => false,
+            () = timer.sleep_until(at) => true,
+            () = slot_freed => true,
         }
     }
 

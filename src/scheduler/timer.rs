@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep_until};
 /// 20 000/s the scheduler wakes 1000 times a second, not 20 000 (each wake-up of an idle
 /// thread costs more than the requests it starts), while at up to 1000/s every arrival
 /// starts at its own instant.
-pub const EXACT_TICK: Duration = Duration::from_micros(1000);
+const EXACT_TICK: Duration = Duration::from_micros(1000);
 
 /// Which clock a schedule sleeps on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +34,6 @@ pub enum TimerKind {
 #[derive(Debug)]
 pub(super) struct Timer {
     exact: Option<Exact>,
-    /// The instant the last completed sleep was for (not when it woke: a late wake-up must
-    /// not push the next one later too).
-    last_until: Option<Instant>,
 }
 
 /// A timerfd and the instant it is armed for (so a sleep cancelled and asked for again,
@@ -45,6 +42,9 @@ pub(super) struct Timer {
 struct Exact {
     fd: AsyncFd<OwnedFd>,
     armed: Option<Instant>,
+    /// The instant the last completed sleep was for (not when it woke: a late wake-up must
+    /// not push the next one later too).
+    last_until: Option<Instant>,
 }
 
 impl Timer {
@@ -52,33 +52,37 @@ impl Timer {
     pub(super) fn new(kind: TimerKind) -> Self {
         let exact = match kind {
             TimerKind::Exact => exact_timer()
-                .map(|fd| Exact { fd, armed: None })
+                .map(|fd| Exact {
+                    fd,
+                    armed: None,
+                    last_until: None,
+                })
                 .inspect_err(|error| {
                     tracing::debug!(%error, "no timerfd: arrivals wake on the 1 ms timer wheel");
                 })
                 .ok(),
             TimerKind::Wheel => None,
         };
-        Self {
-            exact,
-            last_until: None,
-        }
+        Self { exact }
     }
 
-    /// Sleeps until `at`, or one tick after the instant of the last sleep when that is later.
-    pub(super) async fn sleep_until(&mut self, mut at: Instant) {
-        match &mut self.exact {
-            Some(exact) => {
-                at = self.last_until.map_or(at, |last| at.max(last + EXACT_TICK));
-                if let Err(error) = exact.sleep_until(at).await {
-                    tracing::warn!(%error, "timerfd failed: arrivals wake on the 1 ms timer wheel");
-                    self.exact = None;
-                    sleep_until(at).await;
-                }
+    /// Sleeps until `at` (an exact timer: or one tick after the instant of its last sleep,
+    /// when that is later).
+    pub(super) async fn sleep_until(&mut self, at: Instant) {
+        let Some(exact) = &mut self.exact else {
+            return sleep_until(at).await;
+        };
+        let at = exact
+            .last_until
+            .map_or(at, |last| at.max(last + EXACT_TICK));
+        match exact.sleep_until(at).await {
+            Ok(()) => exact.last_until = Some(at),
+            Err(error) => {
+                tracing::warn!(%error, "timerfd failed: arrivals wake on the 1 ms timer wheel");
+                self.exact = None;
+                sleep_until(at).await;
             }
-            None => sleep_until(at).await,
         }
-        self.last_until = Some(at);
     }
 }
 
