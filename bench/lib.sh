@@ -128,18 +128,19 @@ tool_pid() {
   return 1
 }
 
-# write_loadprobe_config FILE PROBE EVERY FOR RATE MAX_IN_FLIGHT DRAIN_TIMEOUT_S
+# write_loadprobe_config FILE PROBE EVERY FOR RATE MAX_IN_FLIGHT DRAIN_TIMEOUT_S [MAX_CONNECTIONS]
 # One target `nginx` (NGINX_PORT), one probe GET /ok expecting 200 whose first run starts
 # at boot and lasts FOR (the next would be EVERY later: set it beyond the measurement).
+# With MAX_CONNECTIONS, the target's pool opens at most that many connections.
 write_loadprobe_config() {
-  local file=$1 probe=$2 every=$3 length=$4 rate=$5 mif=$6 drain=$7
+  local file=$1 probe=$2 every=$3 length=$4 rate=$5 mif=$6 drain=$7 conns=${8:-}
   cat > "$file" <<EOF
 global: {drain_timeout: ${drain}s}
 targets:
   nginx:
     url: http://127.0.0.1:$NGINX_PORT
     timeout: 2s
-    pool: {max_idle_per_host: $mif}
+    pool: {max_idle_per_host: $mif${conns:+, max_connections: $conns}}
 probes:
   - name: $probe
     target: nginx

@@ -48,6 +48,7 @@ pub fn build(target: &Target) -> Result<HttpClient, ClientError> {
                 tls.clone(),
                 target.max_idle_per_host,
                 target.idle_timeout,
+                target.max_connections,
             )
         })
         .flatten()

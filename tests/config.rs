@@ -205,6 +205,14 @@ const INVALID: &[(&str, &[&str])] = &[
         "zero_report_interval",
         &["global.report_interval", "above zero"],
     ),
+    (
+        "zero_max_connections",
+        &["targets.api.pool.max_connections", "at least 1"],
+    ),
+    (
+        "max_connections_with_http2",
+        &["targets.api.pool.max_connections", "http2"],
+    ),
 ];
 
 #[test]

@@ -10,6 +10,12 @@
 //! Idle connections are reused first-in first-out: under a steady rate every connection the
 //! pool ever needed stays warm, so the pool (and memory) stays the same size instead of
 //! opening and idling out connections around every small burst.
+//!
+//! With `pool.max_connections`, a request holds one of that many slots for as long as it
+//! uses a connection, so a burst beyond it waits for a connection to come back instead of
+//! opening more (each one costs memory on both sides, for as long as it stays warm). The
+//! wait is part of the request's latency and of its timeout, both counted from the
+//! intended instant.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -24,6 +30,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::connect::Resolver;
@@ -48,6 +55,11 @@ pub(super) struct Pool {
     idle: Mutex<VecDeque<Conn>>,
     max_idle: usize,
     idle_timeout: Duration,
+    /// One permit per connection that may be open (in use or idle), when bounded: a
+    /// request takes one before it checks out and gives it back after checking in, so an
+    /// idle connection is always there for the next permit holder to find before it would
+    /// open another.
+    slots: Option<Semaphore>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -55,6 +67,7 @@ impl std::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("base", &self.base)
             .field("max_idle", &self.max_idle)
+            .field("slots", &self.slots)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +82,7 @@ impl Pool {
         tls: Option<tokio_rustls::TlsConnector>,
         max_idle: usize,
         idle_timeout: Duration,
+        max_connections: Option<usize>,
     ) -> Option<Self> {
         let authority = base.authority()?.as_str();
         let host = HeaderValue::from_str(authority).ok()?;
@@ -80,6 +94,7 @@ impl Pool {
             idle: Mutex::new(VecDeque::new()),
             max_idle,
             idle_timeout,
+            slots: max_connections.map(Semaphore::new),
         })
     }
 
@@ -90,7 +105,8 @@ impl Pool {
 
     /// Sends `request` on a pooled connection and reads its response with `read`, driving
     /// the connection meanwhile. The connection goes back to the pool only when `read`
-    /// succeeded and the connection is ready for another request.
+    /// succeeded and the connection is ready for another request. With a bound on
+    /// connections, first waits for a slot (first come, first served).
     pub(super) async fn send<T, F, Fut>(
         &self,
         mut request: Request<Full<Bytes>>,
@@ -101,6 +117,16 @@ impl Pool {
         Fut: Future<Output = Exchange<T>>,
     {
         self.to_origin_form(&mut request);
+        // Held until the connection is back in the pool (or dropped), on every path.
+        let _slot = match &self.slots {
+            Some(slots) => Some(
+                slots
+                    .acquire()
+                    .await
+                    .expect("the pool never closes its slots"),
+            ),
+            None => None,
+        };
         let (mut conn, mut reused) = self.checkout().await?;
         let response = loop {
             let sent = conn.sender.try_send_request(request);

@@ -117,6 +117,9 @@ fn default_timeout() -> Duration {
 pub struct PoolConfig {
     /// Idle connections kept open per host.
     pub max_idle_per_host: usize,
+    /// Connections open at once (HTTP/1.1); a request that finds them all busy waits for
+    /// one. No limit when absent.
+    pub max_connections: Option<usize>,
     /// How long an idle connection is kept.
     #[serde(with = "jiff::fmt::serde::unsigned_duration::friendly::compact::required")]
     pub idle_timeout: Duration,
@@ -128,6 +131,7 @@ impl Default for PoolConfig {
     fn default() -> Self {
         Self {
             max_idle_per_host: 64,
+            max_connections: None,
             idle_timeout: Duration::from_secs(90),
             http2: false,
         }

@@ -37,6 +37,8 @@ pub struct Target {
     pub timeout: Duration,
     /// Idle connections kept per host.
     pub max_idle_per_host: usize,
+    /// Connections open at once (HTTP/1.1 only), when bounded.
+    pub max_connections: Option<usize>,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
     /// HTTP/2 only.
@@ -154,6 +156,7 @@ pub(super) fn build_target(
         headers,
         timeout: t.timeout,
         max_idle_per_host: t.pool.max_idle_per_host,
+        max_connections: build_max_connections(&field, t, problems),
         idle_timeout: t.pool.idle_timeout,
         http2: t.pool.http2,
         extra_roots,
@@ -176,6 +179,22 @@ fn parse_base_url(url: &str) -> Result<Uri, String> {
             "`{url}` must be an absolute http:// or https:// URL"
         )),
     }
+}
+
+fn build_max_connections(field: &str, t: &TargetConfig, problems: &mut Problems) -> Option<usize> {
+    let max = t.pool.max_connections?;
+    if max == 0 {
+        problems.add(
+            format!("{field}.pool.max_connections"),
+            "must be at least 1",
+        );
+    } else if t.pool.http2 {
+        problems.add(
+            format!("{field}.pool.max_connections"),
+            "bounds HTTP/1.1 connections; an http2 target multiplexes one connection",
+        );
+    }
+    Some(max)
 }
 
 fn build_growth(field: &str, t: &TargetConfig, problems: &mut Problems) -> Option<f64> {
