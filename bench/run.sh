@@ -29,7 +29,9 @@
 #   RESULTS_DIR [bench/results] · KEEP_TMP=1 keeps the temp dir (configs, logs, scrapes)
 #   core:      RATE [1000] arrivals/s · DURATION [30] s
 #   fixed:     FIXED_RATES ["10 100 1000 5000 20000"] · FIXED_DURATION [20] s ·
-#              FIXED_DURATION_LOW [60] s for rates of 10/s and below
+#              FIXED_DURATION_LOW [60] s for rates of 10/s and below · FIXED_MAX_IN_FLIGHT
+#              [2000] (loadprobe: room for a 100 ms stall at 20 000/s; its connections are
+#              bounded to OHA_CONNS, as oha's are)
 #   closed:    CLOSED_DURATION [10] s · CLOSED_CONNS [32] · CLOSED_RATE [200000] (loadprobe's
 #              rate, above what one core can do) · CLOSED_TOOLS ["loadprobe wrk oha"]
 #   truth:     TRUTH_RATES ["200 1000"] · TRUTH_DURATION [20] s ·
@@ -65,6 +67,7 @@ DRAIN_TIMEOUT=5   # seconds; written into loadprobe's config as global.drain_tim
 FIXED_RATES=${FIXED_RATES:-"10 100 1000 5000 20000"}
 FIXED_DURATION=${FIXED_DURATION:-20}
 FIXED_DURATION_LOW=${FIXED_DURATION_LOW:-60}
+FIXED_MAX_IN_FLIGHT=${FIXED_MAX_IN_FLIGHT:-2000}
 CLOSED_DURATION=${CLOSED_DURATION:-10}
 CLOSED_CONNS=${CLOSED_CONNS:-32}
 CLOSED_RATE=${CLOSED_RATE:-200000}

@@ -4,7 +4,9 @@
 # For each of REPEATS runs, for each rate of FIXED_RATES (FIXED_DURATION s each,
 # FIXED_DURATION_LOW s at 10/s and below), loadprobe, oha and hey one after another:
 #   loadprobe once --config.file=F --probe=bench --duration=Ds --output json
-#       (rate R, max_in_flight MAX_IN_FLIGHT, pool max_idle_per_host MAX_IN_FLIGHT)
+#       (rate R, max_in_flight FIXED_MAX_IN_FLIGHT, pool max_connections OHA_CONNS: the same
+#       64 connections as oha; arrivals that find them busy wait for one, timed from their
+#       intended instant, instead of being dropped at max_in_flight)
 #   oha -z Ds -q R -c OHA_CONNS --worker-threads 1 --no-tui --output-format json URL
 #   GOMAXPROCS=1 hey -z Ds -q R/HEY_WORKERS -c HEY_WORKERS URL     (hey's -q is per worker)
 # Figures: achieved rate (nginx lines / D), CPU s per 100k requests (user+sys of the whole
@@ -14,7 +16,8 @@ fixed_duration() { if (($1 <= 10)); then echo "$FIXED_DURATION_LOW"; else echo "
 
 fixed_leg_loadprobe() {
   local rate=$1 dur=$2 cfg=$LEG/loadprobe.yml
-  write_loadprobe_config "$cfg" bench 1h "${dur}s" "$rate" "$MAX_IN_FLIGHT" "$DRAIN_TIMEOUT"
+  write_loadprobe_config "$cfg" bench 1h "${dur}s" "$rate" "$FIXED_MAX_IN_FLIGHT" \
+    "$DRAIN_TIMEOUT" "$OHA_CONNS"
   lp_once "$cfg" "$dur"
 }
 
