@@ -12,7 +12,7 @@ mod faulty;
 
 use std::time::Duration;
 
-use common::{get, sample, spawn_exporter};
+use common::{scrape_when_idle, spawn_exporter};
 use faulty::{Fault, FaultyServer};
 use loadprobe::status::ProbeSnapshot;
 
@@ -31,22 +31,7 @@ async fn burst(server: &FaultyServer, pool: &str, size: u32, timeout: &str) -> P
         server.addr
     );
     let exporter = spawn_exporter(&yaml).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let text = get(exporter.addr, "/metrics", None).await.1;
-        let value = |name: &str| sample(&text, &format!(r#"{name}{{probe="{PROBE}"}}"#));
-        if value("loadprobe_run_active") == Some(0.0)
-            && value("loadprobe_in_flight_iterations") == Some(0.0)
-            && value("loadprobe_arrivals_total").is_some_and(|a| a > 0.0)
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "run still busy after 15 s"
-        );
-    }
+    scrape_when_idle(exporter.addr, PROBE, pool).await;
     let snapshots = exporter.shutdown().await;
     snapshots
         .into_iter()
@@ -62,30 +47,34 @@ fn slow_target() -> Fault {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_shares_the_bounded_connections_and_every_request_succeeds() {
+/// Sends a burst of 12 slow requests with `pool`, and returns how many connections the
+/// target saw once it answered all 12, each once, and loadprobe counted 12 successes.
+async fn connections_for_an_answered_burst(pool: &str) -> u64 {
     let server = FaultyServer::spawn(slow_target()).await;
-    let probe = burst(&server, "max_connections: 3", 12, "5s").await;
+    let probe = burst(&server, pool, 12, "5s").await;
 
     let seen = server.counts_when(|c| c.responses >= 12).await;
-    assert_eq!(probe.totals.arrivals, 12, "{probe:?}");
-    assert_eq!(probe.totals.requests, 12, "{probe:?}");
-    assert_eq!(probe.totals.failed_iterations, 0, "{probe:?}");
-    assert_eq!((seen.requests, seen.responses), (12, 12), "{seen:?}");
+    assert_eq!(probe.totals.arrivals, 12, "{pool}: {probe:?}");
+    assert_eq!(probe.totals.requests, 12, "{pool}: {probe:?}");
+    assert_eq!(probe.totals.failed_iterations, 0, "{pool}: {probe:?}");
     assert_eq!(
-        seen.connections, 3,
-        "12 requests on 3 connections: {seen:?}"
+        (seen.requests, seen.responses),
+        (12, 12),
+        "{pool}: {seen:?}"
     );
+    seen.connections
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_shares_the_bounded_connections_and_every_request_succeeds() {
+    let connections = connections_for_an_answered_burst("max_connections: 3").await;
+    assert_eq!(connections, 3, "12 requests on 3 connections");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_bound_a_burst_opens_a_connection_per_request() {
-    let server = FaultyServer::spawn(slow_target()).await;
-    let probe = burst(&server, "max_idle_per_host: 64", 12, "5s").await;
-
-    let seen = server.counts_when(|c| c.responses >= 12).await;
-    assert_eq!(probe.totals.failed_iterations, 0, "{probe:?}");
-    assert_eq!(seen.connections, 12, "{seen:?}");
+    let connections = connections_for_an_answered_burst("max_idle_per_host: 64").await;
+    assert_eq!(connections, 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

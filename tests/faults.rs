@@ -17,7 +17,7 @@ mod faulty;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{get, sample, spawn_exporter, sum};
+use common::{get, scrape_when_idle, spawn_exporter, sum};
 use faulty::{Fault, FaultyServer, SeenCounts};
 use tokio::sync::RwLock;
 
@@ -106,7 +106,7 @@ async fn run(case: &str, target: &str, request: &str, load: Load) -> Counted {
         load.for_ms, load.rate
     );
     let exporter = spawn_exporter(&yaml).await;
-    let text = scrape_when_idle(exporter.addr, case).await;
+    let text = scrape_when_idle(exporter.addr, PROBE, case).await;
     let counted = read_counts(&text);
 
     // Still running and serving.
@@ -167,27 +167,6 @@ async fn run(case: &str, target: &str, request: &str, load: Load) -> Counted {
         "{case}: board responses"
     );
     counted
-}
-
-/// Scrapes until the run has ended and no iteration is in flight (at most 15 s).
-async fn scrape_when_idle(addr: std::net::SocketAddr, case: &str) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let text = get(addr, "/metrics", None).await.1;
-        let probe = format!(r#"{{probe="{PROBE}"}}"#);
-        let value = |name: &str| sample(&text, &format!("{name}{probe}"));
-        let idle = value("loadprobe_run_active") == Some(0.0)
-            && value("loadprobe_in_flight_iterations") == Some(0.0)
-            && value("loadprobe_arrivals_total").is_some_and(|a| a > 0.0);
-        if idle {
-            return text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{case}: run still busy after 15 s:\n{text}"
-        );
-    }
 }
 
 fn read_counts(text: &str) -> Counted {

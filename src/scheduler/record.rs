@@ -51,18 +51,14 @@ impl Finished {
         if let Some(recovery) = self.status.record_recovery_report(report) {
             self.metrics.record_recovery(recovery.seconds());
         }
-        if let Some(reason) = self
-            .guard
-            .as_ref()
-            .and_then(|g| g.record(report, Instant::now()))
+        if let Some(guard) = &self.guard
+            && let Some(reason) = guard.record(report, Instant::now())
         {
             let probe = self.status.name();
             tracing::warn!(probe, reason = reason.as_str(), "guard paused the probe");
             self.metrics.record_guard_trip(reason);
             self.metrics.record_guard_paused(true);
-            if let Some(guard) = &self.guard {
-                self.status.set_guard_phase(guard.phase().as_str());
-            }
+            self.status.set_guard_phase(guard.phase().as_str());
         }
     }
 }

@@ -212,6 +212,28 @@ pub fn sum(text: &str, name: &str, contains: &[&str]) -> f64 {
         .sum()
 }
 
+/// Scrapes until `probe`'s run has ended and none of its iterations is in flight (at most
+/// 15 s), and returns that scrape; `case` names the test in the failure message.
+pub async fn scrape_when_idle(addr: SocketAddr, probe: &str, case: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let labels = format!(r#"{{probe="{probe}"}}"#);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let text = get(addr, "/metrics", None).await.1;
+        let value = |name: &str| sample(&text, &format!("{name}{labels}"));
+        let idle = value("loadprobe_run_active") == Some(0.0)
+            && value("loadprobe_in_flight_iterations") == Some(0.0)
+            && value("loadprobe_arrivals_total").is_some_and(|a| a > 0.0);
+        if idle {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{case}: run still busy after 15 s:\n{text}"
+        );
+    }
+}
+
 /// Like [`spawn_exporter`], sampling the status page's charts every `history_period`.
 pub async fn spawn_exporter_with_history(yaml: &str, history_period: Duration) -> Exporter {
     spawn_plan_with_history(plan(yaml), history_period).await
