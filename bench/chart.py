@@ -14,7 +14,8 @@ import math
 import sys
 from xml.sax.saxutils import escape
 
-COLORS = {"loadprobe": "#d62728", "oha": "#1f77b4", "hey": "#2ca02c", "wrk": "#9467bd"}
+COLORS = {"loadprobe": "#d62728", "oha": "#1f77b4", "hey": "#2ca02c", "wrk": "#9467bd",
+          "loadprobe_bursts": "#ff9896", "hey_even": "#98df8a"}
 MARKERS = {"loadprobe": "circle", "oha": "square", "hey": "diamond"}
 
 
@@ -87,7 +88,8 @@ def cpu_chart(series, title="CPU seconds per 100k requests", width=720, height=4
     out.append('<text x="%.1f" y="%d" text-anchor="middle">requests per second (log scale)</text>' % (left + pw / 2, height - 12))
     out.append('<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">CPU s per 100k requests%s</text>'
                % (top + ph / 2, " (log scale)" if log_y else ""))
-    order = [t for t in ("loadprobe", "oha", "hey", "wrk") if t in series] + sorted(set(series) - set(COLORS))
+    known = ("loadprobe", "oha", "hey", "wrk", "loadprobe_bursts", "hey_even")
+    order = [t for t in known if t in series] + sorted(set(series) - set(known))
     for i, tool in enumerate(order):
         s = sorted(series[tool])
         color = COLORS.get(tool, "#555")

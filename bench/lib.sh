@@ -128,12 +128,14 @@ tool_pid() {
   return 1
 }
 
-# write_loadprobe_config FILE PROBE EVERY FOR RATE MAX_IN_FLIGHT DRAIN_TIMEOUT_S [MAX_CONNECTIONS]
+# write_loadprobe_config FILE PROBE EVERY FOR LOAD MAX_IN_FLIGHT DRAIN_TIMEOUT_S [MAX_CONNECTIONS]
 # One target `nginx` (NGINX_PORT), one probe GET /ok expecting 200 whose first run starts
 # at boot and lasts FOR (the next would be EVERY later: set it beyond the measurement).
+# LOAD is a rate (arrivals/s) or the rest of a `load` mapping (`burst: {size: 50, every: 5s}`).
 # With MAX_CONNECTIONS, the target's pool opens at most that many connections.
 write_loadprobe_config() {
-  local file=$1 probe=$2 every=$3 length=$4 rate=$5 mif=$6 drain=$7 conns=${8:-}
+  local file=$1 probe=$2 every=$3 length=$4 load=$5 mif=$6 drain=$7 conns=${8:-}
+  [[ $load =~ ^[0-9.]+$ ]] && load="rate: $load"
   cat > "$file" <<EOF
 global: {drain_timeout: ${drain}s}
 targets:
@@ -146,7 +148,7 @@ probes:
     target: nginx
     # One run that starts at boot and lasts $length; the next would be in $every.
     schedule: {every: $every, for: $length}
-    load: {rate: $rate, max_in_flight: $mif}
+    load: {$load, max_in_flight: $mif}
     request: {method: GET, path: /ok, expect: {status: [200]}}
 EOF
 }

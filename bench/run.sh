@@ -31,7 +31,9 @@
 #   fixed:     FIXED_RATES ["10 100 1000 5000 20000"] · FIXED_DURATION [20] s ·
 #              FIXED_DURATION_LOW [60] s for rates of 10/s and below · FIXED_MAX_IN_FLIGHT
 #              [2000] (loadprobe: room for a 100 ms stall at 20 000/s; its connections are
-#              bounded to OHA_CONNS, as oha's are)
+#              bounded to OHA_CONNS, as oha's are) · SHAPE_TOOLS ["hey_even loadprobe_bursts"]
+#              also run at rates up to SHAPE_MAX_RATE [1000]: each arrival shape sent by both
+#              (hey -c 1, evenly spaced; loadprobe in bursts of HEY_WORKERS, as hey -c 50 sends)
 #   closed:    CLOSED_DURATION [10] s · CLOSED_CONNS [32] · CLOSED_RATE [200000] (loadprobe's
 #              rate, above what one core can do) · CLOSED_TOOLS ["loadprobe wrk oha"]
 #   truth:     TRUTH_RATES ["200 1000"] · TRUTH_DURATION [20] s ·
@@ -68,6 +70,8 @@ FIXED_RATES=${FIXED_RATES:-"10 100 1000 5000 20000"}
 FIXED_DURATION=${FIXED_DURATION:-20}
 FIXED_DURATION_LOW=${FIXED_DURATION_LOW:-60}
 FIXED_MAX_IN_FLIGHT=${FIXED_MAX_IN_FLIGHT:-2000}
+SHAPE_TOOLS=${SHAPE_TOOLS-"hey_even loadprobe_bursts"}
+SHAPE_MAX_RATE=${SHAPE_MAX_RATE:-1000}
 CLOSED_DURATION=${CLOSED_DURATION:-10}
 CLOSED_CONNS=${CLOSED_CONNS:-32}
 CLOSED_RATE=${CLOSED_RATE:-200000}
