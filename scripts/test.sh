@@ -41,6 +41,10 @@ echo "--- cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "--- cargo test"
 cargo test --locked
+echo "--- release build, as the Dockerfile builds it (no Docker engine here to build the image)"
+cargo build --release --locked --bin loadprobe
+target/release/loadprobe --version
+target/release/loadprobe --config.check --config.file=config/loadprobe.yml
 
 echo "--- scrape of the demo config: promtool check metrics + OpenMetrics parser"
 ./scripts/check-scrape.sh target/debug/loadprobe "$venv/bin/python"
