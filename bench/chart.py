@@ -88,8 +88,7 @@ def cpu_chart(series, title="CPU seconds per 100k requests", width=720, height=4
     out.append('<text x="%.1f" y="%d" text-anchor="middle">requests per second (log scale)</text>' % (left + pw / 2, height - 12))
     out.append('<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">CPU s per 100k requests%s</text>'
                % (top + ph / 2, " (log scale)" if log_y else ""))
-    known = ("loadprobe", "oha", "hey", "wrk", "loadprobe_bursts", "hey_even")
-    order = [t for t in known if t in series] + sorted(set(series) - set(known))
+    order = [t for t in COLORS if t in series] + sorted(set(series) - set(COLORS))
     for i, tool in enumerate(order):
         s = sorted(series[tool])
         color = COLORS.get(tool, "#555")

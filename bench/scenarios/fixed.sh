@@ -20,21 +20,22 @@
 
 fixed_duration() { if (($1 <= 10)); then echo "$FIXED_DURATION_LOW"; else echo "$FIXED_DURATION"; fi; }
 
-fixed_leg_loadprobe() {
-  local rate=$1 dur=$2 cfg=$LEG/loadprobe.yml
-  write_loadprobe_config "$cfg" bench 1h "${dur}s" "$rate" "$FIXED_MAX_IN_FLIGHT" \
+# fixed_loadprobe_run LOAD DURATION: loadprobe with LOAD (see write_loadprobe_config), oha's
+# connection count as its bound.
+fixed_loadprobe_run() {
+  local load=$1 dur=$2 cfg=$LEG/loadprobe.yml
+  write_loadprobe_config "$cfg" bench 1h "${dur}s" "$load" "$FIXED_MAX_IN_FLIGHT" \
     "$DRAIN_TIMEOUT" "$OHA_CONNS"
   lp_once "$cfg" "$dur"
 }
 
+fixed_leg_loadprobe() { fixed_loadprobe_run "$1" "$2"; }
+
 # loadprobe in hey's arrival shape: HEY_WORKERS arrivals at once, every HEY_WORKERS/rate s.
 fixed_leg_loadprobe_bursts() {
-  local rate=$1 dur=$2 cfg=$LEG/loadprobe.yml every_ms
-  every_ms=$(python3 -c "print(round($HEY_WORKERS * 1000 / $rate))")
-  write_loadprobe_config "$cfg" bench 1h "${dur}s" \
-    "burst: {size: $HEY_WORKERS, every: ${every_ms}ms}" "$FIXED_MAX_IN_FLIGHT" \
-    "$DRAIN_TIMEOUT" "$OHA_CONNS"
-  lp_once "$cfg" "$dur"
+  local every_ms
+  every_ms=$(python3 -c "print(round($HEY_WORKERS * 1000 / $1))")
+  fixed_loadprobe_run "burst: {size: $HEY_WORKERS, every: ${every_ms}ms}" "$2"
 }
 
 fixed_leg_oha() {
@@ -46,25 +47,22 @@ fixed_leg_oha() {
   return "$rc"
 }
 
-fixed_leg_hey() {
-  local rate=$1 dur=$2 rc=0 per_worker
-  per_worker=$(python3 -c "print(round($rate / $HEY_WORKERS, 6))")
-  local cmd=(hey -z "${dur}s" -q "$per_worker" -c "$HEY_WORKERS" "http://127.0.0.1:$NGINX_PORT/ok")
+# fixed_hey_run PER_WORKER_RATE WORKERS DURATION (hey's -q is per worker).
+fixed_hey_run() {
+  local rc=0
+  local cmd=(hey -z "${3}s" -q "$1" -c "$2" "http://127.0.0.1:$NGINX_PORT/ok")
   leg_cmd "GOMAXPROCS=1 ${cmd[*]/#http*/URL}"
   launch "$LEG" env GOMAXPROCS=1 "${cmd[@]}"
   wait "$TIME_PID" || rc=$?
   return "$rc"
 }
 
-# hey with one worker: its arrivals evenly spaced, as loadprobe's and oha's are.
-fixed_leg_hey_even() {
-  local rate=$1 dur=$2 rc=0
-  local cmd=(hey -z "${dur}s" -q "$rate" -c 1 "http://127.0.0.1:$NGINX_PORT/ok")
-  leg_cmd "GOMAXPROCS=1 ${cmd[*]/#http*/URL}"
-  launch "$LEG" env GOMAXPROCS=1 "${cmd[@]}"
-  wait "$TIME_PID" || rc=$?
-  return "$rc"
+fixed_leg_hey() {
+  fixed_hey_run "$(python3 -c "print(round($1 / $HEY_WORKERS, 6))")" "$HEY_WORKERS" "$2"
 }
+
+# hey with one worker: its arrivals evenly spaced, as loadprobe's and oha's are.
+fixed_leg_hey_even() { fixed_hey_run "$1" 1 "$2"; }
 
 # The tools of one rate: TOOLS, then SHAPE_TOOLS up to SHAPE_MAX_RATE.
 fixed_tools() {
