@@ -273,3 +273,27 @@ async fn metrics() -> Response {
 pub async fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(listen).await
 }
+
+/// Why the demo target could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the demo target on {address}")]
+pub struct StartError {
+    /// The configured address.
+    pub address: SocketAddr,
+    /// What the socket said.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Binds the address of `demo` and returns its server, to be spawned by the caller (the
+/// exporter and `once` both start it here); it serves until `shutdown`.
+pub async fn start(
+    demo: &crate::plan::Demo,
+    shutdown: CancellationToken,
+) -> Result<impl Future<Output = std::io::Result<()>> + Send + 'static, StartError> {
+    let listener = bind(demo.listen).await.map_err(|source| StartError {
+        address: demo.listen,
+        source,
+    })?;
+    Ok(serve(listener, demo.settings.clone(), shutdown))
+}

@@ -11,20 +11,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::client::{self, ClientError, HttpClient};
 use crate::config::GlobalConfig;
 use crate::control::{ReloadSummary, RunNowError};
-use crate::guard::{Guard, RateCap};
+use crate::guard::RateCap;
 use crate::memory::MemorySampler;
-use crate::metrics::{Metrics, ProbeMetrics};
+use crate::metrics::{Metrics, TargetMetrics};
 use crate::plan::{Plan, Probe, Schedule, Target};
+use crate::recorder::Recorder;
 use crate::runner::Runner;
-use crate::scheduler::{ProbeSchedule, TimerKind};
+use crate::scheduler::{ProbeSchedule, ScheduleHandle, ScheduleSettings, TimerKind};
 use crate::status::{ProbeBoard, StatusBoard};
 
 /// A spawned task and what stops it.
@@ -42,11 +41,12 @@ impl Task {
     }
 }
 
-/// A target's client (its connection pool) and memory sampler.
+/// A target's client (its connection pool), metric handles and memory sampler.
 #[derive(Debug)]
 struct TargetEntry {
     target: Arc<Target>,
     client: HttpClient,
+    metrics: Arc<TargetMetrics>,
     sampler: Option<Task>,
 }
 
@@ -54,12 +54,11 @@ struct TargetEntry {
 #[derive(Debug)]
 struct ProbeEntry {
     probe: Arc<Probe>,
-    schedule: Task,
-    /// Its in-flight iterations, so stopping it can drain them.
-    iterations: TaskTracker,
-    metrics: Arc<ProbeMetrics>,
-    board: ProbeBoard,
-    run_now: Arc<Notify>,
+    /// Its schedule's task.
+    task: JoinHandle<()>,
+    /// Stops it, starts a run now, drains its in-flight iterations.
+    schedule: ScheduleHandle,
+    recorder: Arc<Recorder>,
 }
 
 /// Everything that runs load, and the shared metrics and board it records into.
@@ -132,7 +131,11 @@ impl Engine {
             };
             self.probes.push(entry);
         }
-        let boards: Vec<ProbeBoard> = self.probes.iter().map(|p| p.board.clone()).collect();
+        let boards: Vec<ProbeBoard> = self
+            .probes
+            .iter()
+            .map(|p| p.recorder.status().clone())
+            .collect();
         self.status.set_probes(&boards);
         Ok(summary)
     }
@@ -142,10 +145,12 @@ impl Engine {
         let Some(entry) = self.probes.iter().find(|p| p.probe.name == name) else {
             return Err(RunNowError::UnknownProbe(name.to_owned()));
         };
-        if matches!(entry.probe.schedule, Schedule::Continuous) || entry.board.is_running() {
+        if matches!(entry.probe.schedule, Schedule::Continuous)
+            || entry.recorder.status().is_running()
+        {
             return Err(RunNowError::AlreadyRunning(name.to_owned()));
         }
-        entry.run_now.notify_one();
+        entry.schedule.run_now.notify_one();
         Ok(())
     }
 
@@ -178,7 +183,7 @@ impl Engine {
     /// Stops `probes` and drains their iterations, then removes their series.
     async fn stop_probes(&self, probes: Vec<ProbeEntry>, drain_timeout: Duration) {
         for probe in drain(probes, drain_timeout).await {
-            self.metrics.retire_probe(&probe.probe, &probe.metrics);
+            probe.recorder.retire();
             tracing::info!(probe = %probe.probe.name, "probe stopped");
         }
     }
@@ -193,7 +198,7 @@ impl Engine {
             let entry = match old.remove(&target.name) {
                 Some(entry) if entry.target.fingerprint == target.fingerprint => entry,
                 Some(entry) => {
-                    retire_target(&self.metrics, entry).await;
+                    retire_target(entry).await;
                     self.start_target(target, client)
                 }
                 None => self.start_target(target, client),
@@ -201,7 +206,7 @@ impl Engine {
             self.targets.insert(target.name.clone(), entry);
         }
         for (_, entry) in old {
-            retire_target(&self.metrics, entry).await;
+            retire_target(entry).await;
         }
         let sampled: Vec<&str> = plan
             .targets
@@ -220,7 +225,7 @@ impl Engine {
                 target: target.clone(),
                 plan: memory,
                 client: client.clone(),
-                metrics,
+                metrics: metrics.clone(),
                 status: self.status.clone(),
             };
             let stop = CancellationToken::new();
@@ -230,63 +235,52 @@ impl Engine {
         TargetEntry {
             target: target.clone(),
             client,
+            metrics,
             sampler,
         }
     }
 
     fn start_probe(&self, probe: &Arc<Probe>, report_interval: Duration) -> ProbeEntry {
         let client = self.targets[&probe.target.name].client.clone();
-        let metrics = self.metrics.resolve_probe(probe);
-        let board = self.status.fresh_probe(probe);
-        let run_now = Arc::new(Notify::new());
-        let iterations = TaskTracker::new();
-        let stop = CancellationToken::new();
-        let schedule = ProbeSchedule {
-            probe: probe.clone(),
-            iterate: Arc::new(Runner::new(probe.clone(), client)),
-            metrics: metrics.clone(),
-            status: board.clone(),
-            run_now: run_now.clone(),
-            iterations: iterations.clone(),
-            shutdown: stop.clone(),
+        let recorder = Arc::new(Recorder::new(probe, &self.metrics, &self.status));
+        let settings = ScheduleSettings {
             report_interval,
-            guard: Guard::for_probe(probe),
             rate_cap: self.rate_cap.clone(),
             timer: TimerKind::Exact,
         };
-        let handle = tokio::spawn(schedule.run());
+        let runner = Arc::new(Runner::new(probe.clone(), client));
+        let schedule = ProbeSchedule::new(probe.clone(), runner, recorder.clone(), settings);
+        let handle = schedule.handle();
         ProbeEntry {
             probe: probe.clone(),
-            schedule: Task { stop, handle },
-            iterations,
-            metrics,
-            board,
-            run_now,
+            task: tokio::spawn(schedule.run()),
+            schedule: handle,
+            recorder,
         }
     }
 }
 
-async fn retire_target(metrics: &Metrics, entry: TargetEntry) {
+async fn retire_target(entry: TargetEntry) {
     if let Some(sampler) = entry.sampler {
         sampler.stop().await;
     }
-    metrics.retire_target(&entry.target);
+    entry.metrics.retire();
 }
 
 /// Stops `probes` like at shutdown: no new arrivals, then their in-flight iterations are
 /// drained (and recorded) for up to `timeout` in all. Returns them, stopped.
 async fn drain(mut probes: Vec<ProbeEntry>, timeout: Duration) -> Vec<ProbeEntry> {
     for probe in &probes {
-        probe.schedule.stop.cancel();
+        probe.schedule.shutdown.cancel();
     }
     for probe in &mut probes {
         // A panicked schedule has nothing left to stop.
-        let _ = (&mut probe.schedule.handle).await;
-        probe.iterations.close();
+        let _ = (&mut probe.task).await;
+        probe.schedule.iterations.close();
     }
     let drained = async {
         for probe in &probes {
-            probe.iterations.wait().await;
+            probe.schedule.iterations.wait().await;
         }
     };
     if tokio::time::timeout(timeout, drained).await.is_err() {

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::config::GuardConfig;
 use crate::outcome::{Outcome, Reason};
-use crate::runner::IterationReport;
+use crate::report::IterationReport;
 
 /// Why the guard paused a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,13 +104,42 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// The state's name, for the status page.
+    /// Which state this is, without its instants.
+    pub fn state(self) -> GuardState {
+        match self {
+            Phase::Running => GuardState::Running,
+            Phase::Paused(_) => GuardState::Paused,
+            Phase::Canary { .. } => GuardState::Canary,
+            Phase::Held(_) => GuardState::Held,
+        }
+    }
+}
+
+/// What the guard is doing, as the status page and the API show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum GuardState {
+    /// Full rate.
+    #[serde(rename = "running")]
+    Running,
+    /// Paused after a trip.
+    #[serde(rename = "paused")]
+    Paused,
+    /// Letting a canary through.
+    #[serde(rename = "canary")]
+    Canary,
+    /// Holding arrivals as the target's `Retry-After` asked.
+    #[serde(rename = "held (Retry-After)")]
+    Held,
+}
+
+impl GuardState {
+    /// The state's name, for the status page and logs.
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Running => "running",
-            Phase::Paused(_) => "paused",
-            Phase::Canary { .. } => "canary",
-            Phase::Held(_) => "held (Retry-After)",
+            GuardState::Running => "running",
+            GuardState::Paused => "paused",
+            GuardState::Canary => "canary",
+            GuardState::Held => "held (Retry-After)",
         }
     }
 }

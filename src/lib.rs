@@ -52,6 +52,8 @@ pub mod once;
 pub mod outcome;
 pub mod page;
 pub mod plan;
+pub mod recorder;
+pub mod report;
 pub mod runner;
 pub mod scheduler;
 pub mod server;
@@ -99,15 +101,9 @@ impl Default for ServeOptions {
 /// Why loadprobe could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The demo target's address could not be bound.
-    #[error("cannot listen on {address} for the demo target")]
-    BindDemo {
-        /// The configured address.
-        address: std::net::SocketAddr,
-        /// What the socket said.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The demo target could not start.
+    #[error(transparent)]
+    Demo(#[from] demo::StartError),
     /// A target's HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] client::ClientError),
@@ -196,17 +192,7 @@ pub async fn run_with(
     let stop_servers = CancellationToken::new();
     let mut servers = JoinSet::new();
     if let Some(demo) = &plan.demo {
-        let listener = demo::bind(demo.listen)
-            .await
-            .map_err(|source| RunError::BindDemo {
-                address: demo.listen,
-                source,
-            })?;
-        servers.spawn(demo::serve(
-            listener,
-            demo.settings.clone(),
-            stop_servers.clone(),
-        ));
+        servers.spawn(demo::start(demo, stop_servers.clone()).await?);
     }
     // The charts' sampler stops with the servers, so the drain shows on the charts too.
     let sampler =

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use crate::client::HttpClient;
 use crate::metrics::TargetMetrics;
 use crate::plan::{MemoryPlan, Target};
-use crate::status::{StatusBoard, unix_seconds};
+use crate::report::unix_seconds;
+use crate::status::StatusBoard;
 
 pub mod source;
 

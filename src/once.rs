@@ -7,15 +7,16 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::client;
-use crate::guard::{Guard, RateCap};
+use crate::guard::RateCap;
 use crate::metrics::Metrics;
 use crate::plan::{Plan, Schedule};
+use crate::recorder::Recorder;
+use crate::report::{Objective, RunReport};
 use crate::runner::Runner;
-use crate::scheduler::{ProbeSchedule, TimerKind};
-use crate::status::{ProbeBoard, RunReport, StatusBoard};
+use crate::scheduler::{ProbeSchedule, ScheduleSettings, TimerKind};
+use crate::status::{ProbeBoard, StatusBoard};
 
 /// A run length for continuous probes, which have none of their own.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
@@ -35,14 +36,8 @@ pub enum OnceError {
     #[error(transparent)]
     Client(#[from] client::ClientError),
     /// The demo target could not start.
-    #[error("cannot start the demo target on {address}")]
-    Demo {
-        /// Its address.
-        address: std::net::SocketAddr,
-        /// What the socket said.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Demo(#[from] crate::demo::StartError),
 }
 
 /// The outcome of `once`, as printed in JSON.
@@ -81,36 +76,29 @@ pub async fn run(
     });
     let stop_demo = CancellationToken::new();
     if let Some(demo) = &plan.demo {
-        let listener = crate::demo::bind(demo.listen)
-            .await
-            .map_err(|source| OnceError::Demo {
-                address: demo.listen,
-                source,
-            })?;
-        tokio::spawn(crate::demo::serve(
-            listener,
-            demo.settings.clone(),
-            stop_demo.clone(),
-        ));
+        tokio::spawn(crate::demo::start(demo, stop_demo.clone()).await?);
     }
-    let metrics = Metrics::new(&plan);
-    let board = Arc::new(StatusBoard::default()).fresh_probe(&probe);
-    let schedule = ProbeSchedule {
-        probe: probe.clone(),
-        iterate: Arc::new(Runner::new(probe.clone(), client::build(&probe.target)?)),
-        metrics: metrics.resolve_probe(&probe),
-        status: board.clone(),
-        run_now: Arc::default(),
-        iterations: TaskTracker::new(),
-        shutdown: CancellationToken::new(),
+    let runner = Runner::new(probe.clone(), client::build(&probe.target)?);
+    let recorder = Recorder::new(
+        &probe,
+        &Metrics::new(&plan),
+        &Arc::new(StatusBoard::default()),
+    );
+    let board = recorder.status().clone();
+    let settings = ScheduleSettings {
         report_interval: plan.global.report_interval,
-        guard: Guard::for_probe(&probe),
         rate_cap: plan
             .global
             .max_rate
             .map(|rate| Arc::new(RateCap::new(rate, tokio::time::Instant::now()))),
         timer: TimerKind::Exact,
     };
+    let schedule = ProbeSchedule::new(
+        probe.clone(),
+        Arc::new(runner),
+        Arc::new(recorder),
+        settings,
+    );
     let progress = progress_line(board, run_for);
     let report = schedule.run_once(run_for).await;
     if let Some(progress) = progress {
@@ -229,11 +217,17 @@ pub fn render_text(once: &OnceReport) -> String {
             .as_deref()
             .map(|s| format!(" {s}"))
             .unwrap_or_default();
-        let relation = if v.slo == "min_rate" { ">=" } else { "<=" };
+        let relation = if v.slo == Objective::MinRate {
+            ">="
+        } else {
+            "<="
+        };
         let _ = writeln!(
             out,
             "{label:<13} {mark} {}{step}: {:.4} {relation} {}",
-            v.slo, v.measured, v.objective
+            v.slo.as_str(),
+            v.measured,
+            v.objective
         );
     }
     let _ = writeln!(

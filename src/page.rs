@@ -10,7 +10,9 @@
 
 use std::fmt::Write as _;
 
-use crate::status::{ConfigStatus, FailureRecord, ProbeSnapshot, RunReport, RunState, snippet};
+use crate::guard::GuardState;
+use crate::report::RunReport;
+use crate::status::{ConfigStatus, FailureRecord, ProbeSnapshot, RunState, snippet};
 
 mod report;
 
@@ -193,8 +195,8 @@ fn state(p: &ProbeSnapshot) -> String {
         RunState::Waiting { next_run: None } => "waiting".to_owned(),
         RunState::Stopped => "stopped".to_owned(),
     };
-    match p.guard.filter(|g| *g != "running") {
-        Some(guard) => format!("{run} · guard: {guard}"),
+    match p.guard.filter(|g| *g != GuardState::Running) {
+        Some(guard) => format!("{run} · guard: {}", guard.as_str()),
         None => run,
     }
 }

@@ -11,13 +11,13 @@
 //! `traceparent` (see `spans.rs`); with it off, the runner holds `None` and does nothing more.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::client::{self, HttpClient};
 use crate::outcome::{Outcome, Reason};
 use crate::plan::{Probe, Replay, Step, splitmix};
+use crate::report::{IterationReport, StepReport};
 
 mod check;
 mod context;
@@ -34,55 +34,6 @@ pub struct Runner {
     client: HttpClient,
     /// Present when OpenTelemetry tracing is on, resolved once here.
     tracer: Option<Arc<spans::ProbeTracer>>,
-}
-
-/// What one iteration did.
-#[derive(Debug, Clone)]
-pub struct IterationReport {
-    /// When the iteration should have started.
-    pub intended_at: Instant,
-    /// When its last step finished.
-    pub finished_at: Instant,
-    /// Index of the scenario it ran (0 without a mix).
-    pub scenario: usize,
-    /// Steps it would send if none failed.
-    pub planned_steps: usize,
-    /// The steps that were sent, in order.
-    pub steps: Vec<StepReport>,
-    /// The iteration's trace, when it was traced and sampled (exemplars of its latencies).
-    pub trace_id: Option<opentelemetry::trace::TraceId>,
-}
-
-impl IterationReport {
-    /// Whether every planned step was sent and succeeded.
-    pub fn succeeded(&self) -> bool {
-        self.steps.len() == self.planned_steps
-            && self.steps.iter().all(|s| s.outcome == Outcome::Success)
-    }
-
-    /// From the intended start to the end of the last step.
-    pub fn duration(&self) -> Duration {
-        self.finished_at.saturating_duration_since(self.intended_at)
-    }
-}
-
-/// What one request did.
-#[derive(Debug, Clone)]
-pub struct StepReport {
-    /// Index of the step in the probe.
-    pub step: usize,
-    /// Success or the failure reason.
-    pub outcome: Outcome,
-    /// Status code, when a response arrived.
-    pub status: Option<u16>,
-    /// From the intended start to the last body byte (or to the failure).
-    pub latency: Duration,
-    /// Why it failed, for logs and the status page (never a label).
-    pub detail: Option<String>,
-    /// How long a 429 or 503 asked to wait (`Retry-After`), for the guard.
-    pub retry_after: Option<Duration>,
-    /// The start of the response body when the step failed (for the status page).
-    pub snippet: Option<String>,
 }
 
 impl Runner {
@@ -152,8 +103,8 @@ impl Runner {
             step_start = Instant::now();
         }
         let mut report = IterationReport {
-            intended_at,
-            finished_at: Instant::now(),
+            intended_at: intended_at.into_std(),
+            finished_at: Instant::now().into_std(),
             scenario,
             planned_steps: range.len(),
             steps,
@@ -201,8 +152,8 @@ impl Runner {
         }
         let succeeded = report.outcome == Outcome::Success;
         IterationReport {
-            intended_at,
-            finished_at: Instant::now(),
+            intended_at: intended_at.into_std(),
+            finished_at: Instant::now().into_std(),
             scenario: 0,
             planned_steps: 1,
             steps: vec![report],

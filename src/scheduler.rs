@@ -1,5 +1,5 @@
 //! One task per probe: turns its schedule into runs and each run's arrival offsets into
-//! iterations, enforcing `max_in_flight` and recording what happened.
+//! iterations, enforcing `max_in_flight`; every event goes to the probe's recorder.
 //!
 //! Arrivals are due at `run start + offset` (see `arrival.rs`); on each wake-up every arrival
 //! that is due is dispatched at once, so a late timer never delays later arrivals. An arrival
@@ -17,17 +17,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::arrival::Arrivals;
-use crate::guard::{Guard, Phase, RateCap};
-use crate::metrics::{DropReason, ProbeMetrics};
+use crate::guard::RateCap;
+use crate::metrics::DropReason;
 use crate::plan::{Probe, Schedule};
-use crate::runner::{IterationReport, Runner};
-use crate::status::{ProbeBoard, RunReport, RunState, unix_seconds};
+use crate::recorder::{ArrivalTally, Recorder};
+use crate::report::{IterationReport, RunReport, WindowSpan};
+use crate::runner::Runner;
 
 mod cron;
-mod record;
 mod timer;
 
-use record::{Finished, Tally};
 use timer::Timer;
 pub use timer::TimerKind;
 
@@ -60,47 +59,76 @@ struct Due {
     iteration: u64,
 }
 
-/// Everything one probe's schedule needs; cheap handles only.
-#[derive(Debug)]
-pub struct ProbeSchedule<I> {
-    /// The probe.
-    pub probe: Arc<Probe>,
-    /// Runs its iterations.
-    pub iterate: Arc<I>,
-    /// Its metric handles.
-    pub metrics: Arc<ProbeMetrics>,
-    /// Its entry on the status board.
-    pub status: ProbeBoard,
+/// What the engine, `once` and tests hold of a running schedule. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleHandle {
     /// Starts a run now when the probe is between runs (`POST /api/v1/probes/{name}/run`).
     pub run_now: Arc<Notify>,
     /// Where iterations run, so shutdown can wait for them.
     pub iterations: TaskTracker,
     /// Stops new arrivals.
     pub shutdown: CancellationToken,
-    /// How often a continuous probe closes its report window.
+}
+
+/// How a schedule runs, beyond its probe.
+#[derive(Debug, Clone)]
+pub struct ScheduleSettings {
+    /// How often a continuous probe closes its report window (`global.report_interval`).
     pub report_interval: Duration,
-    /// The probe's guard, if it has one (see [`Guard::for_probe`]).
-    pub guard: Option<Arc<Guard>>,
     /// The cap shared by every probe, if `global.max_rate` is set.
     pub rate_cap: Option<Arc<RateCap>>,
     /// What arrivals wake on: [`TimerKind::Exact`] in production, the wheel on a test clock.
     pub timer: TimerKind,
 }
 
+/// Everything one probe's schedule needs; cheap handles only.
+#[derive(Debug)]
+pub struct ProbeSchedule<I> {
+    probe: Arc<Probe>,
+    /// Runs its iterations.
+    iterate: Arc<I>,
+    /// Where every event of the probe goes.
+    recorder: Arc<Recorder>,
+    handle: ScheduleHandle,
+    settings: ScheduleSettings,
+}
+
 impl<I: Iterate> ProbeSchedule<I> {
+    /// The schedule of `probe`, running iterations with `iterate` and recording into
+    /// `recorder`; [`ProbeSchedule::handle`] gives what stops it and drains it.
+    pub fn new(
+        probe: Arc<Probe>,
+        iterate: Arc<I>,
+        recorder: Arc<Recorder>,
+        settings: ScheduleSettings,
+    ) -> Self {
+        Self {
+            probe,
+            iterate,
+            recorder,
+            handle: ScheduleHandle::default(),
+            settings,
+        }
+    }
+
+    /// What stops the schedule, starts a run now and drains its iterations.
+    pub fn handle(&self) -> ScheduleHandle {
+        self.handle.clone()
+    }
+
     /// Runs the probe's schedule until shutdown.
     pub async fn run(self) {
         let in_flight = Arc::new(Semaphore::new(self.probe.max_in_flight));
         match self.probe.schedule.clone() {
             // Shutdown ends a continuous run; its partial last window gets no verdict.
             Schedule::Continuous => {
-                self.run_window(&in_flight, None, Some(self.report_interval))
-                    .await;
+                let every = self.settings.report_interval;
+                self.run_window(&in_flight, None, Some(every)).await;
             }
             Schedule::Every { every, run_for } => self.run_every(&in_flight, every, run_for).await,
             Schedule::Cron { cron, run_for } => self.run_cron(&in_flight, &cron, run_for).await,
         }
-        self.status.set_state(RunState::Stopped);
+        self.recorder.stopped();
     }
 
     /// A run at start-up, then one every `every` from then; slots that pass while a run
@@ -114,21 +142,19 @@ impl<I: Iterate> ProbeSchedule<I> {
                 return;
             }
             self.run_bounded(in_flight, run_for).await;
-            if self.shutdown.is_cancelled() {
+            if self.handle.shutdown.is_cancelled() {
                 return;
             }
             let elapsed = Instant::now() - origin;
             let next = (elapsed.as_nanos() / every.as_nanos()) as u32 + 1;
             let skipped = next.saturating_sub(slot + 1);
             if skipped > 0 {
-                self.metrics.record_run_skipped(u64::from(skipped));
+                self.recorder.runs_skipped(u64::from(skipped));
             }
             slot = next;
             let next_run = SystemTime::now()
                 + (origin + every * slot).saturating_duration_since(Instant::now());
-            self.status.set_state(RunState::Waiting {
-                next_run: Some(unix_seconds(next_run)),
-            });
+            self.recorder.waiting(next_run);
         }
     }
 
@@ -146,17 +172,14 @@ impl<I: Iterate> ProbeSchedule<I> {
                 return;
             };
             let wait = cron::duration_between(&now, &next);
-            let next_run = unix_seconds(SystemTime::now() + wait);
-            self.status.set_state(RunState::Waiting {
-                next_run: Some(next_run),
-            });
+            self.recorder.waiting(SystemTime::now() + wait);
             if !self.wait_for_run(Instant::now() + wait).await {
                 return;
             }
             self.run_bounded(in_flight, run_for).await;
             let skipped = cron::occurrences_between(expression, &next, &jiff::Zoned::now());
             if skipped > 0 {
-                self.metrics.record_run_skipped(skipped);
+                self.recorder.runs_skipped(skipped);
             }
         }
     }
@@ -164,20 +187,17 @@ impl<I: Iterate> ProbeSchedule<I> {
     /// One run of `run_for` now, returning its report once its iterations are done.
     pub async fn run_once(&self, run_for: Duration) -> RunReport {
         let in_flight = Arc::new(Semaphore::new(self.probe.max_in_flight));
-        self.run_bounded(&in_flight, run_for).await;
-        self.status.set_state(RunState::Stopped);
-        self.status
-            .snapshot()
-            .last_report
-            .clone()
-            .expect("a finished run leaves a report")
+        let report = self.run_bounded(&in_flight, run_for).await;
+        self.recorder.stopped();
+        // Only shutdown cuts a run short, and `once` never shuts its schedule down.
+        report.expect("a run of `once` is never cut short")
     }
 
     /// Sleeps until `at`; false when shutdown came first.
     async fn wait_until(&self, at: Instant) -> bool {
         tokio::select! {
             biased;
-            () = self.shutdown.cancelled() => false,
+            () = self.handle.shutdown.cancelled() => false,
             () = sleep_until(at) => true,
         }
     }
@@ -187,8 +207,8 @@ impl<I: Iterate> ProbeSchedule<I> {
     async fn wait_for_run(&self, at: Instant) -> bool {
         tokio::select! {
             biased;
-            () = self.shutdown.cancelled() => false,
-            () = self.run_now.notified() => {
+            () = self.handle.shutdown.cancelled() => false,
+            () = self.handle.run_now.notified() => {
                 tracing::info!(probe = %self.probe.name, "run requested now");
                 true
             }
@@ -196,12 +216,17 @@ impl<I: Iterate> ProbeSchedule<I> {
         }
     }
 
-    /// One run of `run_for`, then its verdict once its iterations are done.
-    async fn run_bounded(&self, in_flight: &Arc<Semaphore>, run_for: Duration) {
+    /// One run of `run_for`, then its verdict once its iterations are done; `None` when
+    /// shutdown cut it short.
+    async fn run_bounded(
+        &self,
+        in_flight: &Arc<Semaphore>,
+        run_for: Duration,
+    ) -> Option<RunReport> {
         let run = self.run_window(in_flight, Some(run_for), None).await;
-        if self.shutdown.is_cancelled() {
+        if self.handle.shutdown.is_cancelled() {
             // A run cut short gets no verdict; shutdown drains its iterations.
-            return;
+            return None;
         }
         run.close();
         // The verdict waits for the run's last iterations, each bounded by its timeouts.
@@ -212,7 +237,7 @@ impl<I: Iterate> ProbeSchedule<I> {
         {
             tracing::warn!(probe = %self.probe.name, "iterations outlived their timeouts");
         }
-        self.close_window(Some(run_for));
+        Some(self.recorder.window_closed(WindowSpan::Run(run_for)))
     }
 
     /// Dispatches a run's arrivals until they end or shutdown; returns the run's tracker.
@@ -224,14 +249,10 @@ impl<I: Iterate> ProbeSchedule<I> {
     ) -> TaskTracker {
         let run = TaskTracker::new();
         let start = Instant::now();
-        tracing::info!(probe = %self.probe.name, rate = self.probe.replica_rate(), run_for = ?run_for, "run started");
-        self.metrics.record_run_start(self.probe.replica_rate());
-        self.status.open_window();
-        self.status.set_state(RunState::Running {
-            since: unix_seconds(SystemTime::now()),
-        });
+        self.recorder
+            .run_started(self.probe.replica_rate(), run_for);
         let mut arrivals = Arrivals::new(&self.probe.load, self.probe.shard, run_for);
-        let mut timer = Timer::new(self.timer);
+        let mut timer = Timer::new(self.settings.timer);
         let mut iteration: u64 = 0;
         let mut last_burst = None;
         let mut exhausted = false;
@@ -244,23 +265,22 @@ impl<I: Iterate> ProbeSchedule<I> {
             }
             let now = Instant::now();
             if let Some((at, every)) = next_report.filter(|(at, _)| *at <= now) {
-                self.close_window(None);
+                self.recorder.window_closed(WindowSpan::UntilClosed);
                 next_report = Some((at + every, every));
             }
-            self.metrics
-                .record_planned_rate(arrivals.rate_at(now - start));
-            let mut tally = Tally::default();
+            self.recorder.planned_rate(arrivals.rate_at(now - start));
+            let mut tally = ArrivalTally::default();
             while let Some(arrival) = arrivals.peek().filter(|a| start + a.offset <= now) {
                 if self.data_exhausted(iteration) {
                     tracing::info!(probe = %self.probe.name, "data rows exhausted (on_end: stop): run ends");
                     exhausted = true;
-                    tally.record(&self.metrics, &self.status);
+                    self.recorder.arrivals(&tally);
                     break 'arrivals;
                 }
                 arrivals.next();
                 if arrival.burst && last_burst != Some(arrival.offset) {
                     last_burst = Some(arrival.offset);
-                    self.status.start_recovery(start + arrival.offset);
+                    self.recorder.burst(start + arrival.offset);
                 }
                 let due = Due {
                     at: start + arrival.offset,
@@ -274,14 +294,14 @@ impl<I: Iterate> ProbeSchedule<I> {
                     tokio::task::yield_now().await;
                 }
             }
-            tally.record(&self.metrics, &self.status);
+            self.recorder.arrivals(&tally);
         }
         // The last arrival comes before the end: the run still lasts its whole `for` (unless
         // its data ran out), so its achieved rate is over the same span as its planned one.
         if let Some(run_for) = run_for.filter(|_| !exhausted) {
             self.wait_until(start + run_for).await;
         }
-        self.metrics.record_run_end();
+        self.recorder.run_ended();
         run
     }
 
@@ -304,7 +324,7 @@ impl<I: Iterate> ProbeSchedule<I> {
         };
         tokio::select! {
             biased;
-            () = self.shutdown.cancelled() => false,
+            () = self.handle.shutdown.cancelled() => false,
             () = timer.sleep_until(at) => true,
             () = slot_freed => true,
         }
@@ -318,30 +338,27 @@ impl<I: Iterate> ProbeSchedule<I> {
         run: &TaskTracker,
         due: Due,
         now: Instant,
-        tally: &mut Tally,
+        tally: &mut ArrivalTally,
     ) {
         let Due { at: due, iteration } = due;
         tally.arrivals += 1;
         let permit = match self.admit(in_flight, now) {
             Ok(permit) => permit,
-            Err(reason) => return tally.dropped[reason as usize] += 1,
+            Err(reason) => return tally.drop(reason),
         };
-        self.status.record_recovery_start(due);
-        self.metrics.record_iteration_start(now - due);
-        let finished = Finished {
-            metrics: self.metrics.clone(),
-            status: self.status.clone(),
-            guard: self.guard.clone(),
-        };
+        self.recorder.iteration_started(due, now - due);
+        let recorder = self.recorder.clone();
         let iterate = self.iterate.clone();
         let iteration = async move {
             let report = iterate.iterate(due, iteration).await;
-            finished.record(&report);
+            recorder.iteration_finished(&report);
             drop(permit);
         };
         // Boxed once here: the iteration's state (about 4 KB) is then not copied again by
         // each wrapper and by the spawn.
-        self.iterations.spawn(run.track_future(Box::pin(iteration)));
+        self.handle
+            .iterations
+            .spawn(run.track_future(Box::pin(iteration)));
     }
 
     /// Whether this replica's iteration `iteration` would find no data row (`on_end: stop`).
@@ -359,41 +376,20 @@ impl<I: Iterate> ProbeSchedule<I> {
         in_flight: &Arc<Semaphore>,
         now: Instant,
     ) -> Result<OwnedSemaphorePermit, DropReason> {
-        if let Some(guard) = &self.guard {
-            let admitted = guard.admit(now);
-            let phase = guard.phase();
-            self.metrics.record_guard_paused(phase != Phase::Running);
-            self.status.set_guard_phase(phase.as_str());
-            if !admitted {
-                return Err(DropReason::Paused);
-            }
+        if !self.recorder.guard_admits(now) {
+            return Err(DropReason::Paused);
         }
-        if self.rate_cap.as_ref().is_some_and(|cap| !cap.try_take(now)) {
+        if self
+            .settings
+            .rate_cap
+            .as_ref()
+            .is_some_and(|cap| !cap.try_take(now))
+        {
             return Err(DropReason::RateCap);
         }
         in_flight
             .clone()
             .try_acquire_owned()
             .map_err(|_| DropReason::MaxInFlight)
-    }
-
-    /// Closes the current report window and exports its verdict.
-    /// `span` is a bounded run's length; a continuous window spans until now.
-    fn close_window(&self, span: Option<Duration>) {
-        let report = self.status.close_window(span);
-        self.metrics.record_run_report(&report, SystemTime::now());
-        // One line per run (or report window), never one per request.
-        let violations = report.violations().join("; ");
-        let c = &report.counts;
-        tracing::info!(
-            probe = %self.probe.name,
-            success = report.success,
-            requests = c.requests,
-            errors = c.errors,
-            throttled = c.throttled,
-            dropped = c.dropped,
-            violations,
-            "run report"
-        );
     }
 }

@@ -1,9 +1,10 @@
-//! Live per-probe state for the status page and the final summary: run state, totals, the
-//! current report window with exact latency percentiles, the last run report, and a bounded
-//! ring of recent failures.
+//! Live state for the status page, the API and the final summary: each probe's run state,
+//! totals, last run report and guard state, a bounded ring of recent failures, the targets'
+//! memory and how the last configuration load went.
 //!
-//! The scheduler feeds it the same reports it gives to `Metrics`; readers only take
-//! snapshots. Memory is bounded: fixed-size HDR histograms per step and a fixed-length ring.
+//! It only holds and shows state: the recorder (`recorder.rs`) writes the values the report
+//! stage produced; readers take snapshots. Memory is bounded: a fixed-length failure ring
+//! and fixed-size chart histograms.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -11,27 +12,20 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::guard::GuardState;
 use crate::memory::MemorySnapshot;
 use crate::plan::{Probe, Schedule};
+use crate::report::{CountValues, RunReport, unix_seconds};
 
-mod counts;
 pub mod history;
 mod probe;
-mod recovery;
 mod redact;
-mod verdict;
 
-pub use counts::CountValues;
 pub use probe::{ProbeBoard, ProbeStatus};
-pub use recovery::RecoveryResult;
 pub use redact::{SNIPPET_BYTES, redact_secrets, snippet};
-
-pub use verdict::{RunReport, SloVerdict, StepLatency};
 
 /// Failures kept for the status page after they happened.
 const RECENT_FAILURES: usize = 50;
-/// Latencies above this are clamped; a request this slow has long hit its timeout.
-const MAX_TRACKED_MICROS: u64 = 3_600_000_000;
 
 /// Status of every probe plus recent failures.
 #[derive(Debug)]
@@ -114,9 +108,9 @@ pub struct ProbeSnapshot {
     pub totals: CountValues,
     /// The last closed run or report window.
     pub last_report: Option<RunReport>,
-    /// The guard's phase, for probes with a guard: `running`, `paused`, `canary` or
+    /// The guard's state, for probes with a guard: `running`, `paused`, `canary` or
     /// `held (Retry-After)`.
-    pub guard: Option<&'static str>,
+    pub guard: Option<GuardState>,
 }
 
 impl Default for StatusBoard {
@@ -235,11 +229,4 @@ fn describe(schedule: &Schedule) -> String {
         Schedule::Every { every, run_for } => format!("every {every:?} for {run_for:?}"),
         Schedule::Cron { cron, run_for } => format!("cron `{}` for {run_for:?}", cron.as_str()),
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_seconds(at: SystemTime) -> f64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
 }

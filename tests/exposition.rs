@@ -6,8 +6,8 @@ use loadprobe::config::Config;
 use loadprobe::metrics::{Format, Metrics, encode};
 use loadprobe::outcome::{Outcome, Reason};
 use loadprobe::plan::Plan;
-use loadprobe::runner::{IterationReport, StepReport};
-use tokio::time::Instant;
+use loadprobe::report::{IterationReport, StepReport};
+use std::time::Instant;
 
 fn metrics() -> Metrics {
     let yaml = "targets: {api: {url: 'http://127.0.0.1:1'}}\nprobes:\n\

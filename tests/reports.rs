@@ -9,9 +9,9 @@ use std::time::Duration;
 use loadprobe::config::{Config, DemoConfig};
 use loadprobe::outcome::Outcome;
 use loadprobe::plan::Plan;
-use loadprobe::runner::{IterationReport, StepReport};
-use loadprobe::status::StatusBoard;
-use tokio::time::Instant;
+use loadprobe::report::{IterationReport, StepReport};
+use loadprobe::report::{Window, WindowSpan};
+use std::time::{Instant, SystemTime};
 
 /// Nearest-rank percentile of sorted values.
 fn exact(sorted: &[u64], q: f64) -> u64 {
@@ -23,7 +23,9 @@ fn exact(sorted: &[u64], q: f64) -> u64 {
 fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
     let yaml = "targets: {t: {url: 'http://127.0.0.1:9'}}\nprobes:\n- {name: p, target: t, load: {rate: 1}, request: {}}\n";
     let plan = Plan::try_from(Config::parse(yaml, |_| None).expect("parses")).expect("valid");
-    let board = std::sync::Arc::new(StatusBoard::default()).fresh_probe(&plan.probes[0]);
+    let probe = &plan.probes[0];
+    let steps = probe.steps.iter().map(|s| s.name.clone()).collect();
+    let mut window = Window::new(steps, probe.slo.clone(), 1.0, SystemTime::now());
     // A long-tailed mix of latencies in microseconds, from 200 µs to 3 s, in scrambled order.
     let mut latencies: Vec<u64> = (0..20_000u64).map(|i| 200 + (i * i) % 3_000_000).collect();
     let now = Instant::now();
@@ -37,19 +39,16 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
             retry_after: None,
             snippet: None,
         };
-        board.record_iteration(
-            &IterationReport {
-                scenario: 0,
-                planned_steps: 1,
-                intended_at: now,
-                finished_at: now,
-                steps: vec![step],
-                trace_id: None,
-            },
-            true,
-        );
+        window.record_iteration(&IterationReport {
+            scenario: 0,
+            planned_steps: 1,
+            intended_at: now,
+            finished_at: now,
+            steps: vec![step],
+            trace_id: None,
+        });
     }
-    let report = board.close_window(Some(Duration::from_secs(20)));
+    let report = window.close(SystemTime::now(), WindowSpan::Run(Duration::from_secs(20)));
     latencies.sort_unstable();
     let step = &report.steps[0];
     assert_eq!(step.count, 20_000);

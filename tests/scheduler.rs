@@ -8,13 +8,11 @@ use loadprobe::config::Config;
 use loadprobe::metrics::{Metrics, ProbeMetrics};
 use loadprobe::outcome::Outcome;
 use loadprobe::plan::Plan;
-use loadprobe::runner::{IterationReport, StepReport};
-use loadprobe::scheduler::{Iterate, ProbeSchedule, TimerKind};
+use loadprobe::recorder::Recorder;
+use loadprobe::report::{IterationReport, StepReport};
+use loadprobe::scheduler::{Iterate, ProbeSchedule, ScheduleHandle, ScheduleSettings, TimerKind};
 use loadprobe::status::StatusBoard;
-use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Records when each iteration was meant to start, takes `service_time`, and succeeds.
 struct Stub {
@@ -38,8 +36,8 @@ impl Iterate for Stub {
         IterationReport {
             scenario: 0,
             planned_steps: 1,
-            intended_at,
-            finished_at: Instant::now(),
+            intended_at: intended_at.into_std(),
+            finished_at: Instant::now().into_std(),
             steps: vec![step],
             trace_id: None,
         }
@@ -48,11 +46,15 @@ impl Iterate for Stub {
 
 struct Harness {
     stub: Arc<Stub>,
-    run_now: Arc<Notify>,
-    metrics: Arc<ProbeMetrics>,
-    iterations: TaskTracker,
-    shutdown: CancellationToken,
+    recorder: Arc<Recorder>,
+    schedule: ScheduleHandle,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl Harness {
+    fn metrics(&self) -> &ProbeMetrics {
+        self.recorder.metrics()
+    }
 }
 
 fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
@@ -61,34 +63,28 @@ fn start(schedule: &str, load: &str, service_time: Duration) -> Harness {
          probes:\n- name: p\n  target: t\n  schedule: {schedule}\n  load: {load}\n  request: {{path: /}}\n"
     );
     let plan = Plan::try_from(Config::parse(&yaml, |_| None).expect("parses")).expect("valid");
-    let metrics = Metrics::new(&plan).resolve_probe(&plan.probes[0]);
+    let probe = plan.probes[0].clone();
     let stub = Arc::new(Stub {
         service_time,
         intended: Mutex::new(Vec::new()),
     });
-    let iterations = TaskTracker::new();
-    let shutdown = CancellationToken::new();
-    let run_now = Arc::new(Notify::new());
-    let schedule = ProbeSchedule {
-        probe: plan.probes[0].clone(),
-        iterate: stub.clone(),
-        metrics: metrics.clone(),
-        status: Arc::new(StatusBoard::default()).fresh_probe(&plan.probes[0]),
-        run_now: run_now.clone(),
-        iterations: iterations.clone(),
-        shutdown: shutdown.clone(),
+    let recorder = Arc::new(Recorder::new(
+        &probe,
+        &Metrics::new(&plan),
+        &Arc::new(StatusBoard::default()),
+    ));
+    let settings = ScheduleSettings {
         report_interval: Duration::from_secs(60),
-        guard: None,
         rate_cap: None,
         timer: TimerKind::Wheel,
     };
+    let schedule = ProbeSchedule::new(probe, stub.clone(), recorder.clone(), settings);
+    let handle = schedule.handle();
     let task = tokio::spawn(schedule.run());
     Harness {
         stub,
-        run_now,
-        metrics,
-        iterations,
-        shutdown,
+        recorder,
+        schedule: handle,
         task,
     }
 }
@@ -110,8 +106,8 @@ async fn arrivals_at_rate_100_are_planned_at_exact_offsets() {
             "arrival {i}"
         );
     }
-    assert_eq!(h.metrics.arrivals(), 100);
-    assert_eq!(h.metrics.dropped_at_max_in_flight(), 0);
+    assert_eq!(h.metrics().arrivals(), 100);
+    assert_eq!(h.metrics().dropped_at_max_in_flight(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -122,11 +118,11 @@ async fn a_run_asked_for_between_runs_starts_at_once_and_the_schedule_goes_on() 
         Duration::from_millis(5),
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(h.metrics.arrivals(), 10, "the start-up run");
-    h.run_now.notify_one();
+    assert_eq!(h.metrics().arrivals(), 10, "the start-up run");
+    h.schedule.run_now.notify_one();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        h.metrics.arrivals(),
+        h.metrics().arrivals(),
         20,
         "a second run, 50 min before its slot"
     );
@@ -137,8 +133,8 @@ async fn a_run_asked_for_between_runs_starts_at_once_and_the_schedule_goes_on() 
         "{gap:?}"
     );
     tokio::time::sleep(Duration::from_secs(3600)).await;
-    assert_eq!(h.metrics.arrivals(), 30, "the hourly slot still runs");
-    assert_eq!(h.metrics.runs_skipped(), 0);
+    assert_eq!(h.metrics().arrivals(), 30, "the hourly slot still runs");
+    assert_eq!(h.metrics().runs_skipped(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -149,14 +145,14 @@ async fn drops_are_counted_when_max_in_flight_is_reached() {
         Duration::from_secs(1),
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(h.metrics.arrivals(), 50);
+    assert_eq!(h.metrics().arrivals(), 50);
     assert_eq!(
-        h.metrics.dropped_at_max_in_flight(),
+        h.metrics().dropped_at_max_in_flight(),
         45,
         "never queued, never caught up"
     );
     assert_eq!(h.stub.intended.lock().expect("lock").len(), 5);
-    assert_eq!(h.metrics.in_flight(), 5);
+    assert_eq!(h.metrics().in_flight(), 5);
 }
 
 #[tokio::test(start_paused = true)]
@@ -168,11 +164,11 @@ async fn a_run_still_going_when_the_next_is_due_is_skipped_and_counted() {
         Duration::from_millis(1500),
     );
     tokio::time::sleep(Duration::from_millis(2900)).await;
-    assert_eq!(h.metrics.runs_skipped(), 2);
-    assert_eq!(h.metrics.arrivals(), 10, "the skipped slots sent nothing");
+    assert_eq!(h.metrics().runs_skipped(), 2);
+    assert_eq!(h.metrics().arrivals(), 10, "the skipped slots sent nothing");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        h.metrics.arrivals(),
+        h.metrics().arrivals(),
         11,
         "the next run starts on its slot at 3 s"
     );
@@ -180,21 +176,25 @@ async fn a_run_still_going_when_the_next_is_due_is_skipped_and_counted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stopped_probe_leaves_nothing_running() {
-    let h = start(
+    let mut h = start(
         "continuous",
         "{rate: 100, max_in_flight: 100}",
         Duration::from_millis(50),
     );
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    h.shutdown.cancel();
-    h.task.await.expect("schedule task ends on shutdown");
-    let arrivals = h.metrics.arrivals();
+    h.schedule.shutdown.cancel();
+    (&mut h.task).await.expect("schedule task ends on shutdown");
+    let arrivals = h.metrics().arrivals();
     assert!((100..=101).contains(&arrivals), "{arrivals}");
-    h.iterations.close();
-    tokio::time::timeout(Duration::from_secs(1), h.iterations.wait())
+    h.schedule.iterations.close();
+    tokio::time::timeout(Duration::from_secs(1), h.schedule.iterations.wait())
         .await
         .expect("in-flight iterations finish");
-    assert_eq!(h.metrics.in_flight(), 0);
+    assert_eq!(h.metrics().in_flight(), 0);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(h.metrics.arrivals(), arrivals, "no arrivals after the stop");
+    assert_eq!(
+        h.metrics().arrivals(),
+        arrivals,
+        "no arrivals after the stop"
+    );
 }

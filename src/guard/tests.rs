@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::PauseAboveConfig;
-use crate::runner::StepReport;
+use crate::report::StepReport;
 
 fn config() -> GuardConfig {
     GuardConfig {
@@ -31,8 +31,8 @@ fn report(at: Instant, outcome: Outcome, retry_after: Option<u64>) -> IterationR
     IterationReport {
         scenario: 0,
         planned_steps: 1,
-        intended_at: at,
-        finished_at: at,
+        intended_at: at.into_std(),
+        finished_at: at.into_std(),
         steps: vec![step],
         trace_id: None,
     }
@@ -66,7 +66,7 @@ fn pauses_above_the_error_ratio_then_canaries_then_resumes() {
         "then one per second"
     );
     assert!(guard.admit(canary + Duration::from_secs(1)));
-    assert_eq!(guard.phase().as_str(), "canary");
+    assert_eq!(guard.phase().state(), GuardState::Canary);
     assert!(
         guard.admit(canary + Duration::from_secs(10)),
         "a clean canary window resumes full rate"

@@ -5,6 +5,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEn
 
 use crate::guard::TripReason;
 use crate::outcome::Reason;
+use crate::report::Percentile;
 
 /// `probe` label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -106,7 +107,7 @@ pub(super) struct DropLabels {
 pub(super) struct StepPercentileLabels {
     pub(super) probe: String,
     pub(super) step: String,
-    pub(super) percentile: &'static str,
+    pub(super) percentile: Percentile,
 }
 
 /// Labels of `guard_trips_total`.
@@ -120,5 +121,12 @@ pub(super) struct TripLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct PercentileLabels {
     pub(super) probe: String,
-    pub(super) percentile: &'static str,
+    pub(super) percentile: Percentile,
+}
+
+impl EncodeLabelValue for Percentile {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        encoder.write_str(self.as_str())
+    }
 }

@@ -1,14 +1,15 @@
 //! Per-probe metric handles, resolved once from the registered families, and the methods
-//! that record the scheduler's and runner's reports into them.
+//! the recorder calls to record each event into them.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 
+use super::exemplars::DurationHistogram;
+use super::series::Series;
 use super::{
     DropLabels, DropReason, FailureLabels, Families, FloatGauge, IterationLabels, PercentileLabels,
     ProbeLabels, ResponseLabels, StepLabels, StepPercentileLabels, TripLabels, unix_seconds,
@@ -16,33 +17,16 @@ use super::{
 use crate::guard::TripReason;
 use crate::outcome::{Outcome, Reason};
 use crate::plan::Probe;
-use crate::runner::IterationReport;
-use crate::status::RunReport;
-
-/// The iteration label sets of `probe`: one per scenario of its mix, or just the probe.
-pub(super) fn iteration_labels(probe: &Probe) -> Vec<IterationLabels> {
-    if probe.scenarios.is_empty() {
-        return vec![IterationLabels {
-            probe: probe.name.clone(),
-            scenario: None,
-        }];
-    }
-    probe
-        .scenarios
-        .iter()
-        .map(|s| IterationLabels {
-            probe: probe.name.clone(),
-            scenario: Some(s.name.clone()),
-        })
-        .collect()
-}
-
-/// The `percentile` labels of `last_run_latency_seconds`, in gauge order.
-pub(super) const LAST_RUN_PERCENTILES: [&str; 3] = ["p50", "p95", "p99"];
+use crate::report::{IterationReport, Percentile, RunReport};
 
 /// Pre-resolved handles of one probe.
 #[derive(Debug)]
 pub struct ProbeMetrics {
+    /// Every series created for the probe, removed together when it retires.
+    series: Series,
+    /// For the series created later: last-run gauges, recovery, response codes.
+    families: Arc<Families>,
+    labels: ProbeLabels,
     arrivals: Counter,
     /// Indexed like [`DropReason::ALL`].
     dropped: Vec<Counter>,
@@ -62,9 +46,8 @@ pub struct ProbeMetrics {
     runs_skipped: Counter,
     /// Created at the first report, so nothing reads as a failed run before one exists.
     last_run: OnceLock<LastRun>,
-    last_run_families: LastRunFamilies,
     /// Created at the first result (a probe without bursts has none).
-    recovery: Family<ProbeLabels, FloatGauge>,
+    recovery: OnceLock<FloatGauge>,
     steps: Vec<StepMetrics>,
 }
 
@@ -73,144 +56,90 @@ pub struct ProbeMetrics {
 struct LastRun {
     success: Gauge,
     timestamp: FloatGauge,
-    /// Per step: p50, p95, p99.
+    /// Per step, indexed like [`Percentile::LAST_RUN`].
     latency: Vec<[FloatGauge; 3]>,
-}
-
-/// Where the last-run gauges are created from.
-#[derive(Debug)]
-struct LastRunFamilies {
-    success: Family<ProbeLabels, Gauge>,
-    timestamp: Family<ProbeLabels, FloatGauge>,
-    latency: Family<StepPercentileLabels, FloatGauge>,
-    probe: ProbeLabels,
-    steps: Vec<String>,
-}
-
-impl LastRunFamilies {
-    fn create(&self) -> LastRun {
-        let latency = self
-            .steps
-            .iter()
-            .map(|step| {
-                LAST_RUN_PERCENTILES.map(|percentile| {
-                    let labels = StepPercentileLabels {
-                        probe: self.probe.probe.clone(),
-                        step: step.clone(),
-                        percentile,
-                    };
-                    self.latency.get_or_create_owned(&labels)
-                })
-            })
-            .collect();
-        LastRun {
-            success: self.success.get_or_create_owned(&self.probe),
-            timestamp: self.timestamp.get_or_create_owned(&self.probe),
-            latency,
-        }
-    }
 }
 
 /// Pre-resolved handles of one step.
 #[derive(Debug)]
 struct StepMetrics {
+    labels: StepLabels,
     requests: Counter,
     /// Indexed like [`Reason::ALL`].
     failures: Vec<Counter>,
-    duration: super::exemplars::DurationHistogram,
+    duration: DurationHistogram,
     /// Response counters by code, created on first sight of a code (few codes per step).
     responses: Mutex<Vec<(u16, Counter)>>,
-    /// Family and labels to create new response counters from.
-    responses_family: Family<ResponseLabels, Counter>,
-    labels: StepLabels,
 }
 
 impl ProbeMetrics {
-    pub(super) fn resolve(probe: &Probe, f: &Families) -> Self {
+    pub(super) fn resolve(probe: &Probe, families: &Arc<Families>) -> Self {
+        let f = families;
+        let series = Series::default();
         let p = ProbeLabels {
             probe: probe.name.clone(),
         };
-        set_slo_gauges(probe, f);
+        set_slo_gauges(probe, f, &series);
+        if let Some(replay) = &probe.replay {
+            // Counted once per start: the log is parsed when the plan is built.
+            series
+                .get(&f.replay_skipped, p.clone())
+                .inc_by(replay.skipped_lines);
+        }
         let steps = probe
             .steps
             .iter()
-            .map(|step| {
-                let labels = StepLabels {
-                    probe: probe.name.clone(),
-                    step: step.name.clone(),
-                };
-                let failures = Reason::ALL
-                    .iter()
-                    .map(|&reason| {
-                        let l = FailureLabels {
-                            probe: probe.name.clone(),
-                            step: step.name.clone(),
-                            reason,
-                        };
-                        f.failures.get_or_create_owned(&l)
-                    })
-                    .collect();
-                StepMetrics {
-                    requests: f.requests.get_or_create_owned(&labels),
-                    failures,
-                    duration: f.durations.get_or_create_owned(&labels),
-                    responses: Mutex::new(Vec::new()),
-                    responses_family: f.responses.clone(),
-                    labels,
-                }
-            })
+            .map(|step| StepMetrics::resolve(&probe.name, &step.name, f, &series))
             .collect();
         let dropped = DropReason::ALL
             .iter()
             .map(|&reason| {
-                f.dropped.get_or_create_owned(&DropLabels {
-                    probe: probe.name.clone(),
-                    reason,
-                })
+                let probe = probe.name.clone();
+                series.get(&f.dropped, DropLabels { probe, reason })
             })
             .collect();
         let guarded = probe.guard.is_some();
-        let guard_paused = guarded.then(|| f.guard_paused.get_or_create_owned(&p));
+        let guard_paused = guarded.then(|| series.get(&f.guard_paused, p.clone()));
         let guard_trips = TripReason::ALL
             .iter()
             .filter(|_| guarded)
             .map(|&reason| {
-                f.guard_trips.get_or_create_owned(&TripLabels {
-                    probe: probe.name.clone(),
-                    reason,
-                })
+                let probe = probe.name.clone();
+                series.get(&f.guard_trips, TripLabels { probe, reason })
             })
             .collect();
+        let scenarios = iteration_labels(probe);
         Self {
-            arrivals: f.arrivals.get_or_create_owned(&p),
+            arrivals: series.get(&f.arrivals, p.clone()),
             dropped,
             guard_paused,
             guard_trips,
-            schedule_lag: f.schedule_lag.get_or_create_owned(&p),
-            in_flight: f.in_flight.get_or_create_owned(&p),
-            arrival_rate: f.arrival_rate.get_or_create_owned(&p),
-            iterations: iteration_labels(probe)
+            schedule_lag: series.get(&f.schedule_lag, p.clone()),
+            in_flight: series.get(&f.in_flight, p.clone()),
+            arrival_rate: series.get(&f.arrival_rate, p.clone()),
+            iterations: scenarios
                 .iter()
-                .map(|l| f.iterations.get_or_create_owned(l))
+                .map(|l| series.get(&f.iterations, l.clone()))
                 .collect(),
-            iteration_failures: iteration_labels(probe)
+            iteration_failures: scenarios
                 .iter()
-                .map(|l| f.iteration_failures.get_or_create_owned(l))
+                .map(|l| series.get(&f.iteration_failures, l.clone()))
                 .collect(),
-            iteration_duration: f.iteration_durations.get_or_create_owned(&p),
-            run_active: f.run_active.get_or_create_owned(&p),
-            runs_skipped: f.runs_skipped.get_or_create_owned(&p),
+            iteration_duration: series.get(&f.iteration_durations, p.clone()),
+            run_active: series.get(&f.run_active, p.clone()),
+            runs_skipped: series.get(&f.runs_skipped, p.clone()),
             last_run: OnceLock::new(),
-            recovery: f.recovery.clone(),
-            last_run_families: LastRunFamilies {
-                success: f.last_run_success.clone(),
-                timestamp: f.last_run_timestamp.clone(),
-                latency: f.last_run_latency.clone(),
-                probe: p.clone(),
-                steps: probe.steps.iter().map(|s| s.name.clone()).collect(),
-            },
+            recovery: OnceLock::new(),
             steps,
+            labels: p,
+            families: families.clone(),
+            series,
         }
+    }
+
+    /// Removes every series of the probe: a reload stopped it.
+    pub fn retire(&self) {
+        self.series.retire();
     }
 
     /// `count` arrivals came due.
@@ -244,7 +173,7 @@ impl ProbeMetrics {
             m.duration
                 .observe(step.latency.as_secs_f64(), report.trace_id);
             if let Some(code) = step.status {
-                m.response_counter(code).inc();
+                m.response_counter(code, &self.families, &self.series).inc();
             }
             if let Outcome::Failure(reason) = step.outcome {
                 m.failures[reason as usize].inc();
@@ -269,24 +198,48 @@ impl ProbeMetrics {
         self.arrival_rate.set(0.0);
     }
 
-    /// A run (or a continuous probe's report window) closed with this report.
+    /// A run (or a continuous probe's report window) closed at `at` with this report.
     pub fn record_run_report(&self, report: &RunReport, at: SystemTime) {
-        let last_run = self
-            .last_run
-            .get_or_init(|| self.last_run_families.create());
+        let last_run = self.last_run.get_or_init(|| self.create_last_run());
         last_run.success.set(i64::from(report.success));
         last_run.timestamp.set(unix_seconds(at));
         for (gauges, latency) in last_run.latency.iter().zip(&report.steps) {
-            for (gauge, value) in gauges.iter().zip([latency.p50, latency.p95, latency.p99]) {
-                gauge.set(value);
+            for (gauge, percentile) in gauges.iter().zip(Percentile::LAST_RUN) {
+                gauge.set(latency.at(percentile));
             }
+        }
+    }
+
+    fn create_last_run(&self) -> LastRun {
+        let f = &self.families;
+        let latency = self
+            .steps
+            .iter()
+            .map(|step| {
+                Percentile::LAST_RUN.map(|percentile| {
+                    let labels = StepPercentileLabels {
+                        probe: step.labels.probe.clone(),
+                        step: step.labels.step.clone(),
+                        percentile,
+                    };
+                    self.series.get(&f.last_run_latency, labels)
+                })
+            })
+            .collect();
+        LastRun {
+            success: self.series.get(&f.last_run_success, self.labels.clone()),
+            timestamp: self.series.get(&f.last_run_timestamp, self.labels.clone()),
+            latency,
         }
     }
 
     /// Recovery after a burst took `seconds` (or hit its bound).
     pub fn record_recovery(&self, seconds: f64) {
         self.recovery
-            .get_or_create(&self.last_run_families.probe)
+            .get_or_init(|| {
+                self.series
+                    .get(&self.families.recovery, self.labels.clone())
+            })
             .set(seconds);
     }
 
@@ -330,27 +283,33 @@ impl ProbeMetrics {
     }
 }
 
-impl ProbeMetrics {
-    /// The label sets of every response counter created so far (for retiring them).
-    pub(super) fn response_labels(&self) -> Vec<ResponseLabels> {
-        let mut labels = Vec::new();
-        for step in &self.steps {
-            let known = step
-                .responses
-                .lock()
-                .expect("response cache lock is never poisoned");
-            labels.extend(known.iter().map(|(code, _)| ResponseLabels {
-                probe: step.labels.probe.clone(),
-                step: step.labels.step.clone(),
-                code: *code,
-            }));
-        }
-        labels
-    }
-}
-
 impl StepMetrics {
-    fn response_counter(&self, code: u16) -> Counter {
+    fn resolve(probe: &str, step: &str, f: &Families, series: &Series) -> Self {
+        let labels = StepLabels {
+            probe: probe.to_owned(),
+            step: step.to_owned(),
+        };
+        let failures = Reason::ALL
+            .iter()
+            .map(|&reason| {
+                let labels = FailureLabels {
+                    probe: probe.to_owned(),
+                    step: step.to_owned(),
+                    reason,
+                };
+                series.get(&f.failures, labels)
+            })
+            .collect();
+        Self {
+            requests: series.get(&f.requests, labels.clone()),
+            failures,
+            duration: series.get(&f.durations, labels.clone()),
+            responses: Mutex::new(Vec::new()),
+            labels,
+        }
+    }
+
+    fn response_counter(&self, code: u16, f: &Families, series: &Series) -> Counter {
         let mut known = self
             .responses
             .lock()
@@ -363,26 +322,43 @@ impl StepMetrics {
             step: self.labels.step.clone(),
             code,
         };
-        let counter = self.responses_family.get_or_create_owned(&labels);
+        let counter = series.get(&f.responses, labels);
         known.push((code, counter.clone()));
         counter
     }
 }
 
-fn set_slo_gauges(probe: &Probe, f: &Families) {
+/// The iteration label sets of `probe`: one per scenario of its mix, or just the probe.
+fn iteration_labels(probe: &Probe) -> Vec<IterationLabels> {
+    if probe.scenarios.is_empty() {
+        return vec![IterationLabels {
+            probe: probe.name.clone(),
+            scenario: None,
+        }];
+    }
+    probe
+        .scenarios
+        .iter()
+        .map(|s| IterationLabels {
+            probe: probe.name.clone(),
+            scenario: Some(s.name.clone()),
+        })
+        .collect()
+}
+
+/// The probe's objectives as gauges (only those it sets).
+fn set_slo_gauges(probe: &Probe, f: &Families, series: &Series) {
     let p = ProbeLabels {
         probe: probe.name.clone(),
     };
     let slo = &probe.slo;
-    for (percentile, value) in [("p95", slo.p95), ("p99", slo.p99)] {
+    for (percentile, value) in Percentile::SLO.into_iter().zip([slo.p95, slo.p99]) {
         if let Some(value) = value {
             let labels = PercentileLabels {
                 probe: probe.name.clone(),
                 percentile,
             };
-            f.slo_latency
-                .get_or_create(&labels)
-                .set(value.as_secs_f64());
+            series.get(&f.slo_latency, labels).set(value.as_secs_f64());
         }
     }
     let gauges = [
@@ -393,7 +369,7 @@ fn set_slo_gauges(probe: &Probe, f: &Families) {
     ];
     for (family, value) in gauges {
         if let Some(value) = value {
-            family.get_or_create(&p).set(value);
+            series.get(family, p.clone()).set(value);
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{escape, timestamp};
-use crate::status::{RunReport, SloVerdict};
+use crate::report::{Objective, RunReport, SloVerdict};
 
 /// Renders `report` (or why there is none yet) into `html`.
 pub(super) fn render(html: &mut String, report: Option<&RunReport>) {
@@ -60,7 +60,7 @@ fn verdicts(html: &mut String, slos: &[SloVerdict]) {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{verdict}</td></tr>",
-            escape(v.slo),
+            escape(v.slo.as_str()),
             escape(v.step.as_deref().unwrap_or("")),
             slo_value(v.slo, v.objective),
             slo_value(v.slo, v.measured),
@@ -118,12 +118,13 @@ fn counts(
 }
 
 /// An SLO's objective or measurement in its unit.
-fn slo_value(slo: &str, value: f64) -> String {
+fn slo_value(slo: Objective, value: f64) -> String {
     match slo {
-        "p95" | "p99" | "recovery" => seconds(value),
-        "error_ratio" | "throttled_ratio" => format!("{} %", number(value * 100.0)),
-        "min_rate" => format!("{}/s", number(value)),
-        _ => number(value),
+        Objective::P95 | Objective::P99 | Objective::Recovery => seconds(value),
+        Objective::ErrorRatio | Objective::ThrottledRatio => {
+            format!("{} %", number(value * 100.0))
+        }
+        Objective::MinRate => format!("{}/s", number(value)),
     }
 }
 
@@ -158,10 +159,10 @@ mod tests {
 
     #[test]
     fn values_are_shown_in_their_unit() {
-        assert_eq!(slo_value("p95", 0.025), "25 ms");
-        assert_eq!(slo_value("p99", 1.5), "1.5 s");
-        assert_eq!(slo_value("error_ratio", 0.0123), "1.23 %");
-        assert_eq!(slo_value("min_rate", 19.0), "19/s");
+        assert_eq!(slo_value(Objective::P95, 0.025), "25 ms");
+        assert_eq!(slo_value(Objective::P99, 1.5), "1.5 s");
+        assert_eq!(slo_value(Objective::ErrorRatio, 0.0123), "1.23 %");
+        assert_eq!(slo_value(Objective::MinRate, 19.0), "19/s");
         assert_eq!(number(0.0), "0");
         assert_eq!(number(0.00042), "0");
         assert_eq!(number(123.456), "123");

@@ -18,9 +18,9 @@ use opentelemetry::{Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 use tokio::time::Instant;
 
-use super::StepReport;
 use crate::outcome::Outcome;
 use crate::plan::{Probe, Var};
+use crate::report::StepReport;
 
 /// The W3C Trace Context headers.
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");

@@ -15,8 +15,9 @@ use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::{CountValues, MAX_TRACKED_MICROS, StatusBoard, unix_seconds};
+use super::StatusBoard;
 use crate::config::SloConfig;
+use crate::report::{CountValues, MAX_TRACKED_MICROS, unix_seconds};
 
 /// Time between two samples of the charts.
 pub const SAMPLE_PERIOD: Duration = Duration::from_secs(5);
@@ -208,7 +209,7 @@ impl StatusBoard {
     pub fn sample_history(&self, now: Instant) {
         let at = SystemTime::now();
         for probe in &self.probes() {
-            probe.history.sample(&probe.totals.read(false), now, at);
+            probe.history.sample(&probe.totals(), now, at);
         }
     }
 
@@ -219,7 +220,7 @@ impl StatusBoard {
             .map(|p| ProbeHistorySnapshot {
                 name: p.name.clone(),
                 configured_rate: p.planned_rate,
-                slo: SloLines::from(&p.slo),
+                slo: p.slo.clone(),
                 samples: p.history.samples(),
             })
             .collect()

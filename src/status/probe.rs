@@ -1,25 +1,19 @@
-//! One probe's live state on the board, and [`ProbeBoard`], the handle its scheduler records
-//! into: arrivals, iterations, run state, report windows and guard phase.
+//! One probe's live state on the board, and [`ProbeBoard`], the handle its recorder writes
+//! into: totals, run state, the last report, the guard's state and recent failures.
 //!
 //! A probe's state lives behind an `Arc` so a reload can carry an unchanged probe's state
-//! over to the new board untouched (its scheduler keeps its handle and never notices).
+//! over to the new board untouched (its recorder keeps its handle and never notices).
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use hdrhistogram::Histogram;
-
-use super::counts::Counts;
-use super::verdict::{self, RunReport, StepLatency};
-use super::{
-    FailureRecord, MAX_TRACKED_MICROS, ProbeSnapshot, RunState, StatusBoard, describe, history,
-    recovery, snippet, unix_seconds,
-};
-use crate::config::SloConfig;
+use super::{FailureRecord, ProbeSnapshot, RunState, StatusBoard, describe, history, snippet};
+use crate::guard::GuardState;
 use crate::outcome::{Outcome, Reason};
 use crate::plan::Probe;
-use crate::runner::IterationReport;
+use crate::report::{
+    CountValues, IterationReport, MAX_TRACKED_MICROS, RunReport, StepReport, unix_seconds,
+};
 
 /// Live state of one probe.
 #[derive(Debug)]
@@ -29,26 +23,18 @@ pub struct ProbeStatus {
     schedule: String,
     pub(super) planned_rate: f64,
     steps: Vec<String>,
-    pub(super) slo: SloConfig,
+    pub(super) slo: history::SloLines,
     state: Mutex<RunState>,
-    pub(super) totals: Counts,
-    window: Counts,
-    /// When the current window opened.
-    window_start: Mutex<SystemTime>,
-    /// Exact latencies of the current window, per step, in microseconds.
-    latencies: Vec<Mutex<Histogram<u64>>>,
+    /// Counts since start-up.
+    pub(super) totals: Mutex<CountValues>,
     last_report: Mutex<Option<RunReport>>,
-    /// The measurement after the latest burst, while it is going on.
-    pub(super) recovery: Mutex<Option<recovery::Recovery>>,
-    /// How the latest measurement ended, until the window that saw it closes.
-    pub(super) recovered: Mutex<Option<super::RecoveryResult>>,
     /// The status page's chart samples (see `history.rs`).
     pub(super) history: history::ProbeHistory,
-    /// The guard's phase (`running`, `paused`, …), for probes with a guard.
-    guard: Mutex<Option<&'static str>>,
+    /// The guard's state, for probes with a guard.
+    guard: Mutex<Option<GuardState>>,
 }
 
-/// Where one probe's scheduler records what happens: its own state plus the board's shared
+/// Where one probe's recorder writes what happens: its own state plus the board's shared
 /// ring of recent failures. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProbeBoard {
@@ -69,61 +55,42 @@ impl ProbeBoard {
 
     /// `arrivals` came due, of which `dropped` were not started.
     pub fn record_arrivals(&self, arrivals: u64, dropped: u64) {
-        let p = &self.probe;
-        for counts in [&p.totals, &p.window] {
-            counts.arrivals.fetch_add(arrivals, Ordering::Relaxed);
-            counts.dropped.fetch_add(dropped, Ordering::Relaxed);
-        }
+        self.probe
+            .totals
+            .lock()
+            .expect("totals lock is never poisoned")
+            .record_arrivals(arrivals, dropped);
     }
 
     /// An iteration finished.
-    pub fn record_iteration(&self, report: &IterationReport, succeeded: bool) {
+    pub fn record_iteration(&self, report: &IterationReport) {
         let p = &self.probe;
-        for counts in [&p.totals, &p.window] {
-            counts.iterations.fetch_add(1, Ordering::Relaxed);
-            counts
-                .failed_iterations
-                .fetch_add(u64::from(!succeeded), Ordering::Relaxed);
-            counts
-                .requests
-                .fetch_add(report.steps.len() as u64, Ordering::Relaxed);
-        }
+        p.totals
+            .lock()
+            .expect("totals lock is never poisoned")
+            .record_iteration(report);
         for step in &report.steps {
             let micros = (step.latency.as_micros() as u64).clamp(1, MAX_TRACKED_MICROS);
-            p.latencies[step.step]
-                .lock()
-                .expect("latency lock is never poisoned")
-                .saturating_record(micros);
             p.history.record_latency(micros);
-            for counts in [&p.totals, &p.window] {
-                counts.record_step(step.outcome, step.status);
-            }
             if let Outcome::Failure(reason) = step.outcome {
-                self.record_failure(
-                    step.step,
-                    reason,
-                    step.status,
-                    (step.detail.clone(), step.snippet.clone()),
-                );
+                self.record_failure(step, reason);
             }
         }
     }
 
-    fn record_failure(
-        &self,
-        step: usize,
-        reason: Reason,
-        status: Option<u16>,
-        (detail, response): (Option<String>, Option<String>),
-    ) {
+    fn record_failure(&self, step: &StepReport, reason: Reason) {
         self.board.push_failure(FailureRecord {
             at: unix_seconds(SystemTime::now()),
             probe: self.probe.name.clone(),
-            step: self.probe.steps[step].clone(),
+            step: self.probe.steps[step.step].clone(),
             reason: reason.as_str(),
-            status,
-            detail: snippet(&detail.unwrap_or_default()),
-            response: response.as_deref().map(snippet).filter(|s| !s.is_empty()),
+            status: step.status,
+            detail: snippet(step.detail.as_deref().unwrap_or_default()),
+            response: step
+                .snippet
+                .as_deref()
+                .map(snippet)
+                .filter(|s| !s.is_empty()),
         });
     }
 
@@ -148,73 +115,25 @@ impl ProbeBoard {
         )
     }
 
-    /// Opens a new report window (a run starts).
-    pub fn open_window(&self) {
-        let p = &self.probe;
-        p.window.read(true);
-        for histogram in &p.latencies {
-            histogram
-                .lock()
-                .expect("latency lock is never poisoned")
-                .reset();
-        }
-        *p.window_start
+    /// A run or report window closed with `report`: the page's "last run" from now on.
+    pub fn set_last_report(&self, report: RunReport) {
+        *self
+            .probe
+            .last_report
             .lock()
-            .expect("window lock is never poisoned") = SystemTime::now();
+            .expect("report lock is never poisoned") = Some(report);
     }
 
-    /// Closes the window: judges it against the SLOs, keeps and returns the report.
-    /// `span` is the window's length for rates; `None` means from its opening until now.
-    pub fn close_window(&self, span: Option<Duration>) -> RunReport {
-        let p = &self.probe;
-        let started = std::mem::replace(
-            &mut *p
-                .window_start
-                .lock()
-                .expect("window lock is never poisoned"),
-            SystemTime::now(),
-        );
-        let counts = p.window.read(true);
-        let steps = p
-            .steps
-            .iter()
-            .zip(&p.latencies)
-            .map(|(name, histogram)| {
-                let mut histogram = histogram.lock().expect("latency lock is never poisoned");
-                let latency = StepLatency::from_histogram(name, &histogram);
-                histogram.reset();
-                latency
-            })
-            .collect();
-        let elapsed = span.unwrap_or_else(|| started.elapsed().unwrap_or(Duration::ZERO));
-        let recovered = p
-            .recovered
-            .lock()
-            .expect("recovery lock is never poisoned")
-            .take();
-        let window = verdict::Window {
-            started: unix_seconds(started),
-            elapsed,
-            recovered,
-            planned_rate: p.planned_rate,
-            counts,
-            steps,
-        };
-        let report = RunReport::judge(&p.slo, window);
-        *p.last_report.lock().expect("report lock is never poisoned") = Some(report.clone());
-        report
-    }
-
-    /// The guard is in `phase` (only written, and logged, when the phase changes).
-    pub fn set_guard_phase(&self, phase: &'static str) {
+    /// The guard is in `state` (only written, and logged, when the state changes).
+    pub fn set_guard_state(&self, state: GuardState) {
         let mut guard = self
             .probe
             .guard
             .lock()
             .expect("guard lock is never poisoned");
-        if *guard != Some(phase) {
-            tracing::info!(probe = %self.probe.name, phase, "guard state");
-            *guard = Some(phase);
+        if *guard != Some(state) {
+            tracing::info!(probe = %self.probe.name, phase = state.as_str(), "guard state");
+            *guard = Some(state);
         }
     }
 }
@@ -222,31 +141,27 @@ impl ProbeBoard {
 impl ProbeStatus {
     /// A fresh state for `probe`: no counts, waiting for its first run.
     pub fn new(probe: &Probe) -> Self {
-        let histogram = || {
-            Histogram::new_with_bounds(1, MAX_TRACKED_MICROS, 3).expect("static bounds are valid")
-        };
         Self {
             name: probe.name.clone(),
             target: probe.target.name.clone(),
             schedule: describe(&probe.schedule),
             planned_rate: probe.replica_rate(),
             steps: probe.steps.iter().map(|s| s.name.clone()).collect(),
-            slo: probe.slo.clone(),
+            slo: history::SloLines::from(&probe.slo),
             state: Mutex::new(RunState::Waiting { next_run: None }),
-            totals: Counts::default(),
-            window: Counts::default(),
-            window_start: Mutex::new(SystemTime::now()),
-            latencies: probe
-                .steps
-                .iter()
-                .map(|_| Mutex::new(histogram()))
-                .collect(),
+            totals: Mutex::default(),
             last_report: Mutex::new(None),
-            recovery: Mutex::new(None),
-            recovered: Mutex::new(None),
             history: history::ProbeHistory::new(),
             guard: Mutex::new(None),
         }
+    }
+
+    /// Counts since start-up.
+    pub(super) fn totals(&self) -> CountValues {
+        self.totals
+            .lock()
+            .expect("totals lock is never poisoned")
+            .clone()
     }
 
     pub(super) fn snapshot(&self) -> ProbeSnapshot {
@@ -260,7 +175,7 @@ impl ProbeStatus {
                 .lock()
                 .expect("state lock is never poisoned")
                 .clone(),
-            totals: self.totals.read(false),
+            totals: self.totals(),
             last_report: self
                 .last_report
                 .lock()

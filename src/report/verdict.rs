@@ -9,7 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{CountValues, RecoveryResult};
+use super::{CountValues, Percentile, RecoveryResult};
 use crate::config::SloConfig;
 
 /// Exact latency percentiles of one step over a window, in seconds (HDR histogram with
@@ -37,16 +37,68 @@ pub struct StepLatency {
 impl StepLatency {
     /// Percentiles of a histogram of microseconds.
     pub(super) fn from_histogram(step: &str, histogram: &Histogram<u64>) -> Self {
-        let seconds = |q: f64| histogram.value_at_quantile(q) as f64 / 1e6;
+        let seconds = |p: Percentile| histogram.value_at_quantile(p.quantile()) as f64 / 1e6;
         Self {
             step: step.to_owned(),
             count: histogram.len(),
-            p50: seconds(0.5),
-            p90: seconds(0.9),
-            p95: seconds(0.95),
-            p99: seconds(0.99),
-            p999: seconds(0.999),
+            p50: seconds(Percentile::P50),
+            p90: seconds(Percentile::P90),
+            p95: seconds(Percentile::P95),
+            p99: seconds(Percentile::P99),
+            p999: seconds(Percentile::P999),
             max: histogram.max() as f64 / 1e6,
+        }
+    }
+
+    /// The latency at `percentile`, seconds.
+    pub fn at(&self, percentile: Percentile) -> f64 {
+        match percentile {
+            Percentile::P50 => self.p50,
+            Percentile::P90 => self.p90,
+            Percentile::P95 => self.p95,
+            Percentile::P99 => self.p99,
+            Percentile::P999 => self.p999,
+        }
+    }
+}
+
+/// An objective a window is judged against: the keys of `slo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Failed requests other than throttled, over requests: at most.
+    ErrorRatio,
+    /// Throttled requests over requests: at most.
+    ThrottledRatio,
+    /// A step's 95th percentile latency: at most.
+    P95,
+    /// A step's 99th percentile latency: at most.
+    P99,
+    /// Time to recover after a burst: at most.
+    Recovery,
+    /// Started iterations per second: at least.
+    MinRate,
+}
+
+impl Objective {
+    /// The SLO key, as in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Objective::ErrorRatio => "error_ratio",
+            Objective::ThrottledRatio => "throttled_ratio",
+            Objective::P95 => "p95",
+            Objective::P99 => "p99",
+            Objective::Recovery => "recovery",
+            Objective::MinRate => "min_rate",
+        }
+    }
+
+    /// The latency objective of `percentile`, if an SLO may bound it.
+    fn latency(percentile: Percentile) -> Option<Self> {
+        match percentile {
+            Percentile::P95 => Some(Objective::P95),
+            Percentile::P99 => Some(Objective::P99),
+            _ => None,
         }
     }
 }
@@ -54,8 +106,8 @@ impl StepLatency {
 /// One SLO compared with what the window measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SloVerdict {
-    /// The SLO key (`p95`, `p99`, `error_ratio`, `throttled_ratio`, `min_rate`).
-    pub slo: &'static str,
+    /// The objective.
+    pub slo: Objective,
     /// The step, for latency SLOs.
     pub step: Option<String>,
     /// The configured objective (0 for the implicit error and throttled objectives).
@@ -67,7 +119,7 @@ pub struct SloVerdict {
 }
 
 impl SloVerdict {
-    fn at_most(slo: &'static str, step: Option<String>, objective: f64, measured: f64) -> Self {
+    fn at_most(slo: Objective, step: Option<String>, objective: f64, measured: f64) -> Self {
         Self {
             slo,
             step,
@@ -105,7 +157,7 @@ pub struct RunReport {
 
 /// What a window measured, before it is judged.
 #[derive(Debug, Clone)]
-pub(super) struct Window {
+pub(super) struct Measured {
     pub(super) started: f64,
     pub(super) elapsed: Duration,
     /// How recovery after a burst in this window ended, if it did.
@@ -117,7 +169,7 @@ pub(super) struct Window {
 
 impl RunReport {
     /// Judges a window against `slo`.
-    pub(super) fn judge(slo: &SloConfig, window: Window) -> Self {
+    pub(super) fn judge(slo: &SloConfig, window: Measured) -> Self {
         let counts = window.counts;
         let ratio = |n: u64| {
             if counts.requests == 0 {
@@ -129,45 +181,44 @@ impl RunReport {
         let error_ratio = ratio(counts.errors);
         let throttled_ratio = ratio(counts.throttled);
         let seconds = window.elapsed.as_secs_f64();
-        let started_iterations = counts.arrivals.saturating_sub(counts.dropped);
         let achieved_rate = if seconds > 0.0 {
-            started_iterations as f64 / seconds
+            counts.started() as f64 / seconds
         } else {
             0.0
         };
         let mut slos = vec![
             SloVerdict::at_most(
-                "error_ratio",
+                Objective::ErrorRatio,
                 None,
                 slo.error_ratio.unwrap_or(0.0),
                 error_ratio,
             ),
             SloVerdict::at_most(
-                "throttled_ratio",
+                Objective::ThrottledRatio,
                 None,
                 slo.throttled_ratio.unwrap_or(0.0),
                 throttled_ratio,
             ),
         ];
         for step in window.steps.iter().filter(|s| s.count > 0) {
-            for (key, measured, objective) in
-                [("p95", step.p95, slo.p95), ("p99", step.p99, slo.p99)]
-            {
-                if let Some(objective) = objective {
-                    slos.push(SloVerdict::at_most(
-                        key,
-                        Some(step.step.clone()),
-                        objective.as_secs_f64(),
-                        measured,
-                    ));
-                }
+            for (percentile, objective) in Percentile::SLO.into_iter().zip([slo.p95, slo.p99]) {
+                let (Some(key), Some(objective)) = (Objective::latency(percentile), objective)
+                else {
+                    continue;
+                };
+                slos.push(SloVerdict::at_most(
+                    key,
+                    Some(step.step.clone()),
+                    objective.as_secs_f64(),
+                    step.at(percentile),
+                ));
             }
         }
         if let (Some(objective), Some(result)) = (slo.recovery, window.recovered) {
             let met = matches!(result, RecoveryResult::Recovered(d) if d <= objective);
             let (objective, measured) = (objective.as_secs_f64(), result.seconds());
             slos.push(SloVerdict {
-                slo: "recovery",
+                slo: Objective::Recovery,
                 step: None,
                 objective,
                 measured,
@@ -176,7 +227,7 @@ impl RunReport {
         }
         if let Some(min_rate) = slo.min_rate {
             slos.push(SloVerdict {
-                slo: "min_rate",
+                slo: Objective::MinRate,
                 step: None,
                 objective: min_rate,
                 measured: achieved_rate,
@@ -212,7 +263,9 @@ impl RunReport {
                     .unwrap_or_default();
                 format!(
                     "{step}{} {:.4} vs objective {}",
-                    v.slo, v.measured, v.objective
+                    v.slo.as_str(),
+                    v.measured,
+                    v.objective
                 )
             })
             .collect();
@@ -233,7 +286,7 @@ mod tests {
         errors: u64,
         throttled: u64,
         steps: Vec<StepLatency>,
-    ) -> Window {
+    ) -> Measured {
         let counts = CountValues {
             arrivals: requests,
             iterations: requests,
@@ -242,7 +295,7 @@ mod tests {
             throttled,
             ..CountValues::default()
         };
-        Window {
+        Measured {
             started: 0.0,
             elapsed: Duration::from_secs(seconds),
             recovered: None,
@@ -307,7 +360,12 @@ mod tests {
         assert!(ok.success, "{:?}", ok.violations());
         assert_eq!(ok.slos.len(), 4);
         let slow = RunReport::judge(&slo, window(10, 100, 3, 11, vec![latency(51)]));
-        let failed: Vec<&str> = slow.slos.iter().filter(|v| !v.met).map(|v| v.slo).collect();
+        let failed: Vec<&str> = slow
+            .slos
+            .iter()
+            .filter(|v| !v.met)
+            .map(|v| v.slo.as_str())
+            .collect();
         assert_eq!(failed, ["error_ratio", "throttled_ratio", "p95"]);
         let starved = RunReport::judge(&slo, window(20, 100, 0, 0, vec![]));
         assert_eq!(starved.violations(), ["min_rate 5.0000 vs objective 9"]);

@@ -8,13 +8,11 @@
 //! `slo.recovery` (30 s when unset), the bound is reported and the run counts as failed.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-
+use super::StepReport;
 use crate::config::SloConfig;
 use crate::outcome::{Outcome, Reason};
-use crate::runner::{IterationReport, StepReport};
 
 /// Slot width: the resolution of the answer.
 const SLOT: Duration = Duration::from_millis(100);
@@ -162,41 +160,6 @@ impl Recovery {
             })
         };
         within(0.95, self.p95) && within(0.99, self.p99)
-    }
-}
-
-impl super::ProbeBoard {
-    /// A burst came due at `burst_at`: measure recovery from it (a burst during a
-    /// measurement starts it over).
-    pub fn start_recovery(&self, burst_at: Instant) {
-        let p = &self.probe;
-        *p.recovery.lock().expect("recovery lock is never poisoned") =
-            Some(Recovery::new(burst_at, &p.slo));
-    }
-
-    /// An iteration intended at `intended_at` was started.
-    pub fn record_recovery_start(&self, intended_at: Instant) {
-        if let Some(recovery) = self
-            .probe
-            .recovery
-            .lock()
-            .expect("recovery lock is never poisoned")
-            .as_mut()
-        {
-            recovery.dispatched(intended_at);
-        }
-    }
-
-    /// Feeds a finished iteration to the measurement; the result when it just ended.
-    pub fn record_recovery_report(&self, report: &IterationReport) -> Option<RecoveryResult> {
-        let p = &self.probe;
-        let mut recovery = p.recovery.lock().expect("recovery lock is never poisoned");
-        let measuring = recovery.as_mut()?;
-        measuring.completed(report.intended_at, &report.steps);
-        let result = measuring.evaluate(Instant::now())?;
-        *recovery = None;
-        *p.recovered.lock().expect("recovery lock is never poisoned") = Some(result);
-        Some(result)
     }
 }
 
