@@ -61,7 +61,7 @@ STANDARD_LABELS = (
 )
 WEB_CONFIG_PATH = "/etc/loadprobe/web/web-config.yml"
 TLS_DIR = "/etc/loadprobe/tls"
-# The web config keys loadprobe accepts (docs/CONFIGURATION.md, "Securing loadprobe's endpoints").
+# The web config keys loadprobe accepts (docs/operations.md, "Securing loadprobe's endpoints").
 WEB_CONFIG_KEYS = {
     "tls_server_config": {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version"},
     "http_server_config": {"http2", "headers"},
