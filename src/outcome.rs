@@ -7,7 +7,7 @@
 //! Adding a new reason:
 //! 1. add the variant to [`Reason`] and to [`Reason::ALL`];
 //! 2. produce it where it is detected (`client.rs` for transport, `runner.rs` for checks);
-//! 3. document it in `docs/CONFIGURATION.md` and `DESIGN.md`'s metric table.
+//! 3. document it in `docs/concepts.md` (outcomes) and `docs/metrics.md`, and in DESIGN.md.
 
 use std::fmt::Write as _;
 

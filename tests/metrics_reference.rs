@@ -11,16 +11,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use loadprobe::config::Config;
 use loadprobe::metrics::{DropReason, Format, Metrics, encode};
 use loadprobe::outcome::Outcome;
 use loadprobe::plan::Plan;
-use loadprobe::runner::{IterationReport, StepReport};
-use loadprobe::status::StatusBoard;
-use tokio::time::Instant;
+use loadprobe::report::{IterationReport, StepReport, Window, WindowSpan};
 
 /// A plan with every feature that has its own families.
 const PLAN: &str = "\
@@ -55,10 +52,10 @@ fn populated_metrics() -> Metrics {
         handles.record_memory_sample(64 << 20);
         handles.record_memory_baseline(60 << 20, SystemTime::now());
     }
-    let board = Arc::new(StatusBoard::default());
     for probe in &plan.probes {
         let handles = metrics.resolve_probe(probe);
-        let status = board.fresh_probe(probe);
+        let steps = probe.steps.iter().map(|s| s.name.clone()).collect();
+        let mut window = Window::new(steps, probe.slo.clone(), 5.0, SystemTime::now());
         let now = Instant::now();
         let report = IterationReport {
             scenario: 0,
@@ -81,12 +78,12 @@ fn populated_metrics() -> Metrics {
         handles.record_dropped_arrivals(DropReason::MaxInFlight, 0);
         handles.record_iteration_start(Duration::from_micros(300));
         handles.record_iteration(&report, true);
-        status.record_iteration(&report, true);
+        window.record_iteration(&report);
         handles.record_recovery(1.5);
         handles.record_guard_paused(false);
         handles.record_run_skipped(0);
         handles.record_run_report(
-            &status.close_window(Some(Duration::from_secs(1))),
+            &window.close(SystemTime::now(), WindowSpan::Run(Duration::from_secs(1))),
             SystemTime::now(),
         );
     }

@@ -2,7 +2,7 @@
 //! /proc entry, or a cgroup v2 `memory.current` file.
 //!
 //! Adding a new source: add a variant to `plan::MemorySource`, a reader here returning a
-//! [`Reading`], an arm in [`read`], and a row in docs/CONFIGURATION.md.
+//! [`Reading`], an arm in [`read`], and a row in docs/configuration.md.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -325,7 +325,7 @@ macro_rules! reject {
         pub(super) fn $key<'de, D: Deserializer<'de>>(_: D) -> Result<(), D::Error> {
             Err(serde::de::Error::custom(concat!(
                 stringify!($key),
-                " is not supported by loadprobe; remove it (see docs/CONFIGURATION.md)"
+                " is not supported by loadprobe; remove it (see docs/operations.md)"
             )))
         }
     )*};
