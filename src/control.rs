@@ -19,7 +19,7 @@ pub enum Command {
     /// Read and apply the configuration again.
     Reload {
         /// The outcome: what changed, or why the new configuration was rejected.
-        reply: oneshot::Sender<Result<ReloadSummary, String>>,
+        reply: oneshot::Sender<Result<ReloadSummary, ReloadError>>,
     },
     /// Start a run of a scheduled probe now.
     RunNow {
@@ -41,6 +41,41 @@ pub struct ReloadSummary {
     pub unchanged: Vec<String>,
     /// Probes no longer in the configuration.
     pub stopped: Vec<String>,
+}
+
+/// Why a reload was refused; the running configuration stays.
+///
+/// The messages are the loader's own (they name the YAML path and line), with credentials
+/// masked before they reach a log, the status page or a reply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReloadError {
+    /// loadprobe was started without a configuration file to reload from.
+    #[error("no configuration file to reload from")]
+    NoSource,
+    /// The configuration could not be read, parsed or validated.
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading the configuration stopped before it finished (its task panicked).
+    #[error("reading the configuration failed: {0}")]
+    Interrupted(String),
+    /// A target's HTTP client could not be built from the new configuration.
+    #[error("{0}")]
+    Client(String),
+    /// The engine is stopping or gone.
+    #[error("loadprobe is shutting down")]
+    ShuttingDown,
+}
+
+impl ReloadError {
+    /// The same error with its message passed through `mask` (to hide credentials).
+    pub fn masked(self, mask: impl Fn(&str) -> String) -> Self {
+        match self {
+            ReloadError::Invalid(message) => ReloadError::Invalid(mask(&message)),
+            ReloadError::Interrupted(message) => ReloadError::Interrupted(mask(&message)),
+            ReloadError::Client(message) => ReloadError::Client(mask(&message)),
+            other => other,
+        }
+    }
 }
 
 /// Why a run could not be started now.
@@ -66,14 +101,12 @@ impl Control {
 
     /// Asks the engine to reload; `Err` holds why the configuration was rejected (the old
     /// one keeps running) or that the engine is gone.
-    pub async fn reload(&self) -> Result<ReloadSummary, String> {
+    pub async fn reload(&self) -> Result<ReloadSummary, ReloadError> {
         let (reply, answer) = oneshot::channel();
         if self.tx.send(Command::Reload { reply }).await.is_err() {
-            return Err(RunNowError::ShuttingDown.to_string());
+            return Err(ReloadError::ShuttingDown);
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(RunNowError::ShuttingDown.to_string()))
+        answer.await.unwrap_or(Err(ReloadError::ShuttingDown))
     }
 
     /// Asks the engine to start a run of `probe` now.
@@ -100,7 +133,7 @@ mod tests {
             while let Some(command) = commands.recv().await {
                 match command {
                     Command::Reload { reply } => {
-                        let _ = reply.send(Err("bad config".to_owned()));
+                        let _ = reply.send(Err(ReloadError::Invalid("bad config".to_owned())));
                     }
                     Command::RunNow { probe, reply } => {
                         let _ = reply.send(Err(RunNowError::UnknownProbe(probe)));
@@ -108,7 +141,8 @@ mod tests {
                 }
             }
         });
-        assert_eq!(control.reload().await.err().as_deref(), Some("bad config"));
+        let error = control.reload().await.err().map(|e| e.to_string());
+        assert_eq!(error.as_deref(), Some("bad config"));
         let error = control.run_now("nope").await.err().map(|e| e.to_string());
         assert_eq!(error.as_deref(), Some("no probe named nope"));
         drop(control);
@@ -119,8 +153,10 @@ mod tests {
     async fn a_gone_engine_means_shutting_down() {
         let (control, commands) = Control::channel(1);
         drop(commands);
+        let error = control.reload().await.err();
+        assert_eq!(error, Some(ReloadError::ShuttingDown));
         assert_eq!(
-            control.reload().await.err().as_deref(),
+            error.map(|e| e.to_string()).as_deref(),
             Some("loadprobe is shutting down")
         );
         assert!(matches!(

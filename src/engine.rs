@@ -19,9 +19,9 @@ use crate::config::GlobalConfig;
 use crate::control::{ReloadSummary, RunNowError};
 use crate::guard::RateCap;
 use crate::memory::MemorySampler;
-use crate::metrics::{Metrics, TargetMetrics};
+use crate::metrics::Metrics;
 use crate::plan::{Plan, Probe, Schedule, Target};
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, TargetRecorder};
 use crate::runner::Runner;
 use crate::scheduler::{ProbeSchedule, ScheduleHandle, ScheduleSettings, TimerKind};
 use crate::status::{ProbeBoard, StatusBoard};
@@ -41,12 +41,12 @@ impl Task {
     }
 }
 
-/// A target's client (its connection pool), metric handles and memory sampler.
+/// A target's client (its connection pool), recorder and memory sampler.
 #[derive(Debug)]
 struct TargetEntry {
     target: Arc<Target>,
     client: HttpClient,
-    metrics: Arc<TargetMetrics>,
+    recorder: Arc<TargetRecorder>,
     sampler: Option<Task>,
 }
 
@@ -218,15 +218,17 @@ impl Engine {
     }
 
     fn start_target(&self, target: &Arc<Target>, client: HttpClient) -> TargetEntry {
-        // Resolved for every target: one without sampling still exports its objective.
-        let metrics = self.metrics.resolve_target(target);
+        let recorder = Arc::new(TargetRecorder::new(
+            target,
+            &self.metrics,
+            self.status.clone(),
+        ));
         let sampler = target.memory.clone().map(|memory| {
             let sampler = MemorySampler {
                 target: target.clone(),
                 plan: memory,
                 client: client.clone(),
-                metrics: metrics.clone(),
-                status: self.status.clone(),
+                recorder: recorder.clone(),
             };
             let stop = CancellationToken::new();
             let handle = tokio::spawn(sampler.run(stop.clone()));
@@ -235,7 +237,7 @@ impl Engine {
         TargetEntry {
             target: target.clone(),
             client,
-            metrics,
+            recorder,
             sampler,
         }
     }
@@ -264,7 +266,7 @@ async fn retire_target(entry: TargetEntry) {
     if let Some(sampler) = entry.sampler {
         sampler.stop().await;
     }
-    entry.metrics.retire();
+    entry.recorder.retire();
 }
 
 /// Stops `probes` like at shutdown: no new arrivals, then their in-flight iterations are

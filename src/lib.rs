@@ -69,7 +69,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::control::{Command, Control, ReloadSummary};
+use crate::control::{Command, Control, ReloadError, ReloadSummary};
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -109,10 +109,11 @@ pub enum RunError {
     Client(#[from] client::ClientError),
 }
 
-/// Reads the configuration again for a reload: the new plan, or why it is invalid.
-pub type PlanSource = Arc<dyn Fn() -> Result<Plan, String> + Send + Sync>;
+/// Reads the configuration again for a reload: the new plan, or why it is invalid
+/// ([`ReloadError::Invalid`] with the loader's message).
+pub type PlanSource = Arc<dyn Fn() -> Result<Plan, ReloadError> + Send + Sync>;
 
-/// How [`run_with`] serves and reloads.
+/// How [`run`] serves and reloads.
 pub struct RunOptions {
     /// How the endpoints are served (`--web.*`).
     pub serve: ServeOptions,
@@ -147,39 +148,14 @@ impl RunOptions {
     }
 }
 
-/// Runs `plan`, serving loadprobe's endpoints on `listeners`, until `shutdown` completes.
+/// Runs `plan`, serving loadprobe's endpoints on `listeners`, until `shutdown` completes:
+/// the one entry point of the exporter (the binary and the tests call it).
 ///
-/// Shutdown stops new arrivals, lets in-flight iterations finish for up to the plan's
-/// drain timeout (recording them), then stops the servers and returns each probe's final
-/// state, which is also logged as one line per probe.
+/// Reloads come through `options.control`, answered here between arrivals of the running
+/// probes, which never wait for it. Shutdown stops new arrivals, lets in-flight iterations
+/// finish for up to the plan's drain timeout (recording them), then stops the servers and
+/// returns each probe's final state, which is also logged as one line per probe.
 pub async fn run(
-    plan: Plan,
-    listeners: Vec<TcpListener>,
-    options: &ServeOptions,
-    shutdown: impl Future<Output = ()>,
-) -> Result<Vec<ProbeSnapshot>, RunError> {
-    run_with(plan, listeners, RunOptions::new(options.clone()), shutdown).await
-}
-
-/// [`run`], sampling the status page's charts every `history_period` instead of every
-/// [`status::history::SAMPLE_PERIOD`], so tests need not wait 5 s per point.
-pub async fn run_with_history_period(
-    plan: Plan,
-    listeners: Vec<TcpListener>,
-    options: &ServeOptions,
-    history_period: Duration,
-    shutdown: impl Future<Output = ()>,
-) -> Result<Vec<ProbeSnapshot>, RunError> {
-    let options = RunOptions {
-        history_period,
-        ..RunOptions::new(options.clone())
-    };
-    run_with(plan, listeners, options, shutdown).await
-}
-
-/// [`run`] with every option: reloads come through `options.control` (answered here,
-/// between arrivals of the running probes, which never wait for it).
-pub async fn run_with(
     plan: Plan,
     listeners: Vec<TcpListener>,
     options: RunOptions,
@@ -285,12 +261,12 @@ impl Running {
     }
 
     /// Reads and applies the configuration; on any error the running one stays.
-    async fn reload(&mut self) -> Result<ReloadSummary, String> {
+    async fn reload(&mut self) -> Result<ReloadSummary, ReloadError> {
         // Errors may quote YAML after `${VAR}` substitution: mask credentials everywhere.
         let result = self
             .load_and_apply()
             .await
-            .map_err(|e| status::redact_secrets(&e));
+            .map_err(|e| e.masked(status::redact_secrets));
         let now = SystemTime::now();
         match &result {
             Ok(summary) => {
@@ -306,23 +282,27 @@ impl Running {
             }
             Err(error) => {
                 self.metrics.record_config_load(false, now);
-                self.status.record_reload(Some(error.clone()));
+                self.status.record_reload(Some(error.to_string()));
                 tracing::error!(%error, "configuration reload failed; keeping the running configuration");
             }
         }
         result
     }
 
-    async fn load_and_apply(&mut self) -> Result<ReloadSummary, String> {
+    async fn load_and_apply(&mut self) -> Result<ReloadSummary, ReloadError> {
         let Some(source) = self.source.clone() else {
-            return Err("no configuration file to reload from".to_owned());
+            return Err(ReloadError::NoSource);
         };
         // Feeders and replay logs can be large: read them off the runtime's threads.
         let plan = tokio::task::spawn_blocking(move || source())
             .await
-            .map_err(|e| format!("reading the configuration failed: {e}"))??;
+            .map_err(|e| ReloadError::Interrupted(e.to_string()))??;
         warn_about_restart_only_changes(&self.plan, &plan, &self.metrics);
-        let summary = self.engine.apply(&plan).await.map_err(|e| format!("{e}"))?;
+        let summary = self
+            .engine
+            .apply(&plan)
+            .await
+            .map_err(|e| ReloadError::Client(e.to_string()))?;
         self.plan = plan;
         Ok(summary)
     }

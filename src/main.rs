@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use loadprobe::ServeOptions;
 use loadprobe::config::Config;
-use loadprobe::control::Control;
+use loadprobe::control::{Control, ReloadError};
 use loadprobe::plan::{Plan, Shard};
 use loadprobe::web::{WebConfig, WebOptions};
 use loadprobe::{PlanSource, RunOptions};
@@ -188,7 +188,7 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
     let (control, commands) = Control::channel(8);
     let (path, shard) = (cli.config_file.clone(), cli.shard);
     let source: PlanSource = Arc::new(move || {
-        let plan = load_plan(&path).map_err(|e| format!("{e:#}"))?;
+        let plan = load_plan(&path).map_err(|e| ReloadError::Invalid(format!("{e:#}")))?;
         Ok(match shard {
             Some(shard) => plan.with_shard(shard),
             None => plan,
@@ -211,7 +211,7 @@ async fn serve(cli: &Cli, plan: Plan) -> anyhow::Result<()> {
         control: (control, commands),
         ..RunOptions::new(serve)
     };
-    loadprobe::run_with(plan, listeners, options, shutdown_signal()).await?;
+    loadprobe::run(plan, listeners, options, shutdown_signal()).await?;
     Ok(())
 }
 

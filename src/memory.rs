@@ -1,5 +1,6 @@
-//! Samples each target's memory on its interval, keeps the growth baseline, and records
-//! both into metrics and the status board.
+//! Samples each target's memory on its interval and keeps the growth baseline; each
+//! sample's snapshot goes to the target's recorder (`recorder/target.rs`), which fans it out
+//! to metrics and the status board.
 //!
 //! Choices, as documented for users: a failed sample is counted and **withdraws** the last
 //! value (`loadprobe_target_memory_bytes` disappears until a sample succeeds), so a stale
@@ -14,10 +15,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::HttpClient;
-use crate::metrics::TargetMetrics;
 use crate::plan::{MemoryPlan, Target};
+use crate::recorder::TargetRecorder;
 use crate::report::unix_seconds;
-use crate::status::StatusBoard;
 
 pub mod source;
 
@@ -102,10 +102,8 @@ pub struct MemorySampler {
     pub plan: MemoryPlan,
     /// Its client (for Prometheus sources).
     pub client: HttpClient,
-    /// Its metric handles.
-    pub metrics: Arc<TargetMetrics>,
-    /// Where the snapshot goes.
-    pub status: Arc<StatusBoard>,
+    /// Where each sample goes (the target's metrics and the status board).
+    pub recorder: Arc<TargetRecorder>,
 }
 
 impl MemorySampler {
@@ -133,34 +131,35 @@ impl MemorySampler {
             let result = result.unwrap_or_else(|_| {
                 Err(source::SampleError::Series("sample timed out".to_owned()))
             });
-            self.record(result, &mut baseline, &mut snapshot, SystemTime::now());
-            self.status.record_memory(snapshot.clone());
+            let now = SystemTime::now();
+            let restarted = self.record(result, &mut baseline, &mut snapshot, now);
+            self.recorder.memory_sampled(&snapshot, restarted, now);
         }
     }
 
+    /// Updates `snapshot` (and `baseline`) with a sample taken at `now`; true when the
+    /// sample (re)started the growth baseline.
     fn record(
         &self,
         result: Result<Reading, source::SampleError>,
         baseline: &mut Option<Baseline>,
         snapshot: &mut MemorySnapshot,
         now: SystemTime,
-    ) {
+    ) -> bool {
         snapshot.sampled_at = Some(unix_seconds(now));
         let reading = match result {
             Ok(reading) => reading,
             Err(error) => {
                 tracing::warn!(target_name = %self.target.name, %error, "memory sample failed");
-                self.metrics.record_memory_failure();
-                snapshot.failures = self.metrics.memory_sample_failures();
+                snapshot.failures += 1;
                 snapshot.bytes = None;
                 snapshot.last_error = Some(error.to_string());
-                return;
+                return false;
             }
         };
-        self.metrics.record_memory_sample(reading.bytes);
-        if Baseline::update(baseline, &reading, now) {
+        let restarted = Baseline::update(baseline, &reading, now);
+        if restarted {
             tracing::info!(target_name = %self.target.name, bytes = reading.bytes, "memory growth baseline (re)started");
-            self.metrics.record_memory_baseline(reading.bytes, now);
         }
         let base = baseline.as_ref().expect("update always leaves a baseline");
         snapshot.bytes = Some(reading.bytes);
@@ -172,6 +171,7 @@ impl MemorySampler {
             .growth_per_hour
             .zip(snapshot.objective)
             .map(|(g, o)| g <= o);
+        restarted
     }
 }
 

@@ -18,6 +18,10 @@ use crate::plan::Probe;
 use crate::report::{IterationReport, Recovery, RunReport, Window, WindowSpan, unix_seconds};
 use crate::status::{ProbeBoard, RunState, StatusBoard};
 
+mod target;
+
+pub use target::TargetRecorder;
+
 /// What one wake-up of the scheduler did with the arrivals that were due, recorded once
 /// per wake-up rather than once per arrival.
 #[derive(Debug, Default)]

@@ -1,12 +1,14 @@
-//! loadprobe's own HTTP endpoints: the telemetry path, health, readiness, the status API
-//! and the landing page. Handlers only read shared state; they never touch the load (the
-//! two POST endpoints only send a command, see `web::endpoints`).
+//! loadprobe's own HTTP routes, all of them: the telemetry path, health, readiness, the
+//! status API, the landing page and the two POST commands. Handlers only read shared state;
+//! they never touch the load (the POST endpoints only send a command, see `commands.rs`).
 //!
 //! Every route asks for basic auth when `basic_auth_users` is configured, and every
 //! response carries the configured headers (`web::auth`).
 //!
 //! Adding a new route: add it in [`router`], keep the handler a few lines that read
 //! [`AppState`], and list it on the landing page (`page.rs`) and in the README.
+
+mod commands;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,8 +91,8 @@ pub fn router(state: AppState) -> Router {
             access.clone(),
             web::auth::require_auth,
         ))
-        .route("/-/reload", post(web::endpoints::reload))
-        .route("/api/v1/probes/{name}/run", post(web::endpoints::run))
+        .route("/-/reload", post(commands::reload))
+        .route("/api/v1/probes/{name}/run", post(commands::run))
         .layer(middleware::from_fn_with_state(
             access,
             web::auth::add_headers,

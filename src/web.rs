@@ -9,11 +9,9 @@
 //! - [`tls`]: the rustls configuration, rebuilt when its files change.
 //! - [`auth`]: basic auth with its verification cache, headers, and their middlewares.
 //! - [`serve`]: the accept loop (plain or TLS, HTTP/1.1 and HTTP/2, graceful shutdown).
-//! - [`endpoints`]: the gated `POST /-/reload` and `POST /api/v1/probes/{name}/run`.
 
 pub mod auth;
 pub mod config;
-pub mod endpoints;
 pub mod serve;
 pub mod tls;
 

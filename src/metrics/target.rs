@@ -83,9 +83,4 @@ impl TargetMetrics {
         value.set(bytes as f64);
         timestamp.set(unix_seconds(at));
     }
-
-    /// Failed samples so far.
-    pub fn memory_sample_failures(&self) -> u64 {
-        self.failures.get()
-    }
 }

@@ -11,9 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::auth::unauthorized;
+use super::AppState;
 use crate::control::{Control, RunNowError};
-use crate::server::AppState;
+use crate::web::auth::unauthorized;
 
 /// `POST /-/reload`: 200 with what changed, or 500 with why the config was rejected.
 pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -24,7 +24,7 @@ pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Respon
     };
     match control.reload().await {
         Ok(summary) => Json(summary).into_response(),
-        Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, error),
+        Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
     }
 }
 
