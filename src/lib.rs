@@ -14,23 +14,29 @@
 //! - **Outcome**: the bounded classification of one request.
 //!
 //! # Layout
-//! Data flows one way: config → plan → scheduler → runner → reports → metrics/status → server.
+//! Data flows one way: config → plan → scheduler → runner → reports → recorder →
+//! metrics/status → server.
 //! - [`config`]: the YAML schema and loading, `${VAR}` substitution.
 //! - [`plan`]: the validated model; every string becomes a typed value here.
 //! - [`arrival`]: pure arrival-offset maths.
 //! - [`engine`]: the running probes and samplers; applies a new plan on reload.
 //! - [`control`]: reload and run-now commands from signals and endpoints.
 //! - [`scheduler`]: one task per probe; runs, arrivals, `max_in_flight`, drops.
-//! - [`runner`]: one iteration: steps in order, checks; returns an [`runner::IterationReport`].
+//! - [`runner`]: one iteration: steps in order, each dispatched on its action; returns an
+//!   [`report::IterationReport`].
 //! - [`client`]: the pooled HTTP client of a target and sending one request.
 //! - [`outcome`]: success or a bounded failure reason.
+//! - [`report`]: plain report values and the pure functions over them: windows, verdicts,
+//!   recovery after bursts.
+//! - [`recorder`]: one per probe (and per target): the only place that fans events out to
+//!   metrics, status and the guard.
 //! - [`guard`]: the process-wide rate cap and each probe's pause-when-failing guard.
-//! - [`metrics`]: the only module that names metrics; exposition formats.
-//! - [`status`]: live state, report windows and verdicts, recent failures.
+//! - [`metrics`]: the only module that names metrics; series lifecycle; exposition formats.
+//! - [`status`]: live state for the page and the API: run state, totals, last reports,
+//!   recent failures, chart samples.
 //! - [`memory`]: samples each target's memory and keeps its growth baseline.
-//! - [`server`] and [`page`]: loadprobe's own endpoints and landing page.
+//! - [`server`] and [`page`]: every route of loadprobe's own endpoints, and the landing page.
 //! - [`web`]: `--web.config.file` (TLS, basic auth, headers) and the accept loop.
-//! - [`control`]: commands from the POST endpoints to the engine (reload, run now).
 //! - [`demo`]: the built-in demo target.
 //! - [`once`]: `loadprobe once`, one run in the foreground with a summary and an exit code.
 //! - [`telemetry`]: optional OTLP traces of iterations and steps, from `OTEL_*` variables.
