@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Behaviour, Process, RecordingTarget, SETTLE, eventually, eventually_async, get, idle, post_as,
-    sample, scrape, scrape_as, scrape_until,
+    sample, scrape, scrape_as,
 };
 
 /// A target for probes that each hit `/hit/{probe}`.
