@@ -2,10 +2,17 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_loadprobe");
+use common::process::BIN;
+use common::{Process, SETTLE, eventually_async, scrape_when_idle};
+
+/// How many requests for `/fast` the demo target has received.
+async fn fast_received(demo: std::net::SocketAddr) -> u64 {
+    let stats = common::demo_stats(demo).await;
+    stats.received.get("/fast").copied().unwrap_or(0)
+}
 
 #[test]
 fn config_check_accepts_the_demo_config() {
@@ -72,24 +79,17 @@ async fn sigterm_drains_logs_a_summary_and_exits_0() {
         "targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n- {{name: soak, target: demo, load: {{rate: 20}}, request: {{path: /fast}}}}\n"
     );
     std::fs::write(&path, yaml).expect("write");
-    let child = Command::new(BIN)
-        .arg(format!("--config.file={}", path.display()))
-        .arg("--web.listen-address=127.0.0.1:0")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    let child = Process::spawn(Process::command(&path));
+    // Load flows (two requests: 50 ms in), so the SIGTERM handler is in place.
+    eventually_async(SETTLE, "the soak probe sending load", || async {
+        let received = fast_received(demo).await;
+        if received >= 2 { Ok(()) } else { Err(received) }
+    })
+    .await;
     let started = Instant::now();
-    let out = child.wait_with_output().expect("exits");
+    let (status, stderr) = child.terminate();
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(out.status.success(), "exit {:?}", out.status);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(status.success(), "exit {status:?}");
     let summary = stderr
         .lines()
         .find(|l| l.contains("final summary"))
@@ -140,24 +140,16 @@ async fn three_shard_processes_together_deliver_the_configured_rate() {
          - {{name: fleet, target: demo, schedule: {{every: 1h, for: 1s}}, load: {{rate: 150}}, request: {{path: /fast}}}}\n"
     );
     std::fs::write(&path, yaml).expect("write");
-    let replicas: Vec<_> = (0..3)
+    let replicas: Vec<Process> = (0..3)
         .map(|i| {
-            Command::new(BIN)
-                .arg(format!("--config.file={}", path.display()))
-                .arg("--web.listen-address=127.0.0.1:0")
-                .arg(format!("--shard={i}/3"))
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starts")
+            let mut command = Process::command(&path);
+            command.arg(format!("--shard={i}/3"));
+            Process::spawn(command)
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1800)).await;
     for replica in replicas {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(replica.id().to_string())
-            .status();
-        let status = replica.wait_with_output().expect("exits").status;
+        scrape_when_idle(replica.addr, "fleet", "shard").await;
+        let (status, _) = replica.terminate();
         assert!(status.success(), "replica exit {status:?}");
     }
     let received = common::demo_stats(demo).await.received["/fast"] as f64;

@@ -5,25 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{demo_stats, get, get_with_type, post, sample, spawn_demo, spawn_exporter, sum};
+use common::{
+    SETTLE, demo_stats, get, get_with_type, post, sample, scrape_until, scrape_when_all_idle,
+    scrape_when_idle, spawn_demo, spawn_exporter, sum,
+};
 use loadprobe::config::DemoConfig;
 
 fn config(demo: std::net::SocketAddr, probes: &str) -> String {
     format!("targets:\n  demo: {{url: 'http://{demo}', timeout: 2s}}\nprobes:\n{probes}")
-}
-
-/// Waits until every run is over and nothing is in flight, then returns the scrape.
-async fn settled_scrape(addr: std::net::SocketAddr) -> String {
-    for _ in 0..100 {
-        let text = get(addr, "/metrics", None).await.1;
-        let busy = sum(&text, "loadprobe_in_flight_iterations", &[])
-            + sum(&text, "loadprobe_run_active", &[]);
-        if busy == 0.0 {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("runs did not settle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,8 +26,7 @@ async fn counts_match_what_the_target_received_and_sent() {
     let probes = "- name: pool\n  target: demo\n  schedule: {every: 1h, for: 600ms}\n  load: {rate: 100, max_in_flight: 200}\n  request: {path: /pool}\n\
                   - name: fast\n  target: demo\n  schedule: {every: 1h, for: 600ms}\n  load: {rate: 50}\n  request: {path: /fast}\n";
     let exporter = spawn_exporter(&config(demo, probes)).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let text = settled_scrape(exporter.addr).await;
+    let text = scrape_when_all_idle(exporter.addr, &["pool", "fast"]).await;
     let truth = demo_stats(demo).await;
 
     assert_eq!(
@@ -97,10 +85,10 @@ async fn a_stalled_target_shows_as_latency_not_as_a_lower_rate() {
     let (demo, _stop) = spawn_demo(DemoConfig::default()).await;
     let probes = "- name: stall\n  target: demo\n  schedule: {every: 1h, for: 1s}\n  load: {rate: 100, max_in_flight: 200}\n  request: {path: /fast}\n";
     let exporter = spawn_exporter(&config(demo, probes)).await;
+    // The scenario: the target stalls 300 ms into the run.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(post(demo, "/admin/latency?value=400ms").await.0, 200);
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let text = settled_scrape(exporter.addr).await;
+    let text = scrape_when_idle(exporter.addr, "stall", "stalled target").await;
 
     assert_eq!(
         sample(&text, r#"loadprobe_arrivals_total{probe="stall"}"#),
@@ -147,6 +135,7 @@ async fn shutdown_records_every_in_flight_iteration() {
     let (demo, _stop) = spawn_demo(settings).await;
     let probes = "- name: drain\n  target: demo\n  load: {rate: 50, max_in_flight: 100}\n  request: {path: /fast}\n";
     let exporter = spawn_exporter(&config(demo, probes)).await;
+    // The scenario: shut down 400 ms in, with iterations (300 ms each) in flight.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let final_state = exporter.shutdown().await;
     let truth = demo_stats(demo).await;
@@ -219,9 +208,13 @@ async fn shards_split_the_rate_and_together_deliver_the_plan() {
         let plan = common::plan(&yaml).with_shard(Shard { index, count: 2 });
         replicas.push(common::spawn_plan(plan).await);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     for replica in &replicas {
-        let text = get(replica.addr, "/metrics", None).await.1;
+        // The planned rate shows while the run is on.
+        let active = r#"loadprobe_run_active{probe="fleet"}"#;
+        let text = scrape_until(replica.addr, SETTLE, "the fleet's run on", |t| {
+            sample(t, active) == Some(1.0)
+        })
+        .await;
         assert_eq!(
             sample(&text, r#"loadprobe_arrival_rate{probe="fleet"}"#),
             Some(20.0)
@@ -231,9 +224,8 @@ async fn shards_split_the_rate_and_together_deliver_the_plan() {
             Some(18.0)
         );
     }
-    tokio::time::sleep(Duration::from_millis(900)).await;
     for replica in &replicas {
-        let text = settled_scrape(replica.addr).await;
+        let text = scrape_when_idle(replica.addr, "fleet", "shards").await;
         assert_eq!(
             sample(&text, r#"loadprobe_arrivals_total{probe="fleet"}"#),
             Some(20.0)

@@ -3,11 +3,12 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{demo_stats, get, sample, spawn_demo, spawn_exporter, sum};
+use common::{
+    Behaviour, RecordingTarget, Reply, SETTLE, demo_stats, get, sample, scrape_until,
+    scrape_when_all_idle, scrape_when_idle, spawn_demo, spawn_exporter, sum,
+};
 use loadprobe::config::DemoConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,13 +25,11 @@ async fn a_failing_target_trips_the_guard_and_the_probe_pauses() {
             guard: {{pause_above: {{error_ratio: 0.5}}, window: 1s, min_requests: 10, cooldown: 5s, canary_rate: 10}}}}\n"
     );
     let exporter = spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
-    assert_eq!(
-        sample(&text, r#"loadprobe_guard_paused{probe="careful"}"#),
-        Some(1.0),
-        "{text}"
-    );
+    let paused = r#"loadprobe_guard_paused{probe="careful"}"#;
+    scrape_until(exporter.addr, SETTLE, "the guard paused the probe", |t| {
+        sample(t, paused) == Some(1.0)
+    })
+    .await;
     let status: serde_json::Value =
         serde_json::from_str(&get(exporter.addr, "/api/v1/status", None).await.1).expect("json");
     assert_eq!(
@@ -39,8 +38,7 @@ async fn a_failing_target_trips_the_guard_and_the_probe_pauses() {
     );
     let page = get(exporter.addr, "/", None).await.1;
     assert!(page.contains("guard: paused"), "and on the status page");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let text = scrape_when_idle(exporter.addr, "careful", "guard").await;
     exporter.shutdown().await;
     assert_eq!(
         sample(
@@ -68,33 +66,20 @@ async fn a_failing_target_trips_the_guard_and_the_probe_pauses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_holds_the_probes_arrivals() {
-    let calls = Arc::new(AtomicU64::new(0));
-    let seen = calls.clone();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::get(move || {
-            let seen = seen.clone();
-            async move {
-                seen.fetch_add(1, Ordering::Relaxed);
-                (
-                    axum::http::StatusCode::TOO_MANY_REQUESTS,
-                    [("retry-after", "1")],
-                    "slow down",
-                )
-            }
-        }),
-    );
-    let target = common::serve(app).await;
+    let reply = Reply::status(429)
+        .header("retry-after", "1")
+        .with_body("slow down");
+    let recorder = RecordingTarget::spawn(Behaviour::ok().on("/", reply)).await;
+    let target = recorder.addr;
     let yaml = format!(
         "targets: {{t: {{url: 'http://{target}'}}}}\nprobes:\n\
          - {{name: polite, target: t, schedule: {{every: 1h, for: 1500ms}}, load: {{rate: 20}}, request: {{}},\n\
             guard: {{respect_retry_after: true, cooldown: 10s}}}}\n"
     );
     let exporter = spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(1800)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let text = scrape_when_idle(exporter.addr, "polite", "retry-after").await;
     exporter.shutdown().await;
-    let sent = calls.load(Ordering::Relaxed);
+    let sent = recorder.count() as u64;
     // Every answer is a 429 asking for 1 s: one request at the start, one a second later,
     // and nothing in between.
     assert!((2..=3).contains(&sent), "sent {sent} of 30");
@@ -123,8 +108,7 @@ async fn the_global_rate_cap_limits_all_probes_together() {
          - {{name: two, target: demo, schedule: {{every: 1h, for: 2s}}, load: {{rate: 50}}, request: {{path: /fast}}}}\n"
     );
     let exporter = spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(2300)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let text = scrape_when_all_idle(exporter.addr, &["one", "two"]).await;
     exporter.shutdown().await;
     let sent = demo_stats(demo).await.received["/fast"] as f64;
     // 40/s for 2 s, plus the one second of tokens the cap starts with.
@@ -158,17 +142,23 @@ async fn after_the_target_recovers_the_canary_resumes_full_rate() {
             guard: {{pause_above: {{error_ratio: 0.5}}, window: 500ms, min_requests: 5, cooldown: 500ms, canary_rate: 20}}}}\n"
     );
     let exporter = spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
-    assert_eq!(
-        sample(&text, r#"loadprobe_guard_paused{probe="comeback"}"#),
-        Some(1.0),
-        "paused while the target fails"
-    );
+    let paused = r#"loadprobe_guard_paused{probe="comeback"}"#;
+    scrape_until(
+        exporter.addr,
+        SETTLE,
+        "paused while the target fails",
+        |t| sample(t, paused) == Some(1.0),
+    )
+    .await;
     // The target recovers; after the cooldown a clean canary window brings full rate back.
     assert_eq!(common::post(demo, "/admin/failure?ratio=0").await.0, 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The gauge drops to 0 once the guard is back to full rate (not during the canary).
+    scrape_until(exporter.addr, SETTLE, "back to full rate", |t| {
+        sample(t, paused) == Some(0.0)
+    })
+    .await;
     let before = demo_stats(demo).await.received["/flaky"];
+    // The scenario: count what 500 ms at full rate sends.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let text = get(exporter.addr, "/metrics", None).await.1;
     let sent = demo_stats(demo).await.received["/flaky"] - before;

@@ -6,7 +6,10 @@ use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{get, sample, spawn_exporter};
+use common::{
+    Behaviour, RecordingTarget, Reply, SETTLE, eventually_async, get, sample, scrape_until,
+    spawn_exporter,
+};
 
 /// A Python child that allocates (and touches) `mib` MiB after each line on stdin.
 fn allocating_child() -> Child {
@@ -43,15 +46,20 @@ async fn memory_gauge(addr: std::net::SocketAddr) -> Option<f64> {
     )
 }
 
-async fn wait_for(addr: std::net::SocketAddr, condition: impl Fn(&str) -> bool) -> String {
-    for _ in 0..100 {
-        let text = get(addr, "/metrics", None).await.1;
-        if condition(&text) {
-            return text;
+/// Polls the gauge until it is more than half of `expected` above `before` (the sampler has
+/// seen an allocation of about `expected` bytes), and returns it.
+async fn gauge_grown(addr: std::net::SocketAddr, before: f64, expected: f64) -> f64 {
+    let what = format!(
+        "the memory gauge more than {} bytes above {before}",
+        expected / 2.0
+    );
+    eventually_async(SETTLE, &what, || async {
+        match memory_gauge(addr).await {
+            Some(bytes) if bytes - before > expected / 2.0 => Ok(bytes),
+            seen => Err(seen),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met within 5 s");
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,10 +79,12 @@ async fn a_child_whose_rss_grows_is_tracked_within_5_percent() {
         "{memory_growth_per_hour: 0.05}",
     ))
     .await;
-    wait_for(exporter.addr, |t| {
+    scrape_until(exporter.addr, SETTLE, "a memory sample", |t| {
         t.contains("loadprobe_target_memory_bytes{")
     })
     .await;
+    // Kept from before the polls: a couple more samples (every 100 ms) of the settled
+    // child before the reading the growth is measured from.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let text = get(exporter.addr, "/metrics", None).await.1;
     let before = sample(&text, r#"loadprobe_target_memory_bytes{target="app"}"#).expect("gauge");
@@ -86,10 +96,9 @@ async fn a_child_whose_rss_grows_is_tracked_within_5_percent() {
         Some(0.05)
     );
     allocate(&mut child, 64);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let after = memory_gauge(exporter.addr).await.expect("gauge");
-    let grown = after - before;
     let expected = 64.0 * 1024.0 * 1024.0;
+    let after = gauge_grown(exporter.addr, before, expected).await;
+    let grown = after - before;
     assert!(
         (grown - expected).abs() / expected < 0.05,
         "grew {grown} bytes, expected {expected}"
@@ -125,7 +134,7 @@ async fn a_process_restart_resets_the_growth_baseline() {
         pid_file.display()
     );
     let exporter = spawn_exporter(&config_with_memory(&memory, "{}")).await;
-    let text = wait_for(exporter.addr, |t| {
+    let text = scrape_until(exporter.addr, SETTLE, "a baseline", |t| {
         t.contains("loadprobe_target_memory_baseline_bytes{")
     })
     .await;
@@ -146,13 +155,18 @@ async fn a_process_restart_resets_the_growth_baseline() {
     let mut second = allocating_child();
     allocate(&mut second, 1);
     std::fs::write(&pid_file, second.id().to_string()).expect("pid file");
-    let text = wait_for(exporter.addr, |t| {
-        sample(
-            t,
-            r#"loadprobe_target_memory_baseline_timestamp_seconds{target="app"}"#,
-        )
-        .is_some_and(|ts| ts > first_baseline)
-    })
+    let text = scrape_until(
+        exporter.addr,
+        SETTLE,
+        "a new baseline for the new process",
+        |t| {
+            sample(
+                t,
+                r#"loadprobe_target_memory_baseline_timestamp_seconds{target="app"}"#,
+            )
+            .is_some_and(|ts| ts > first_baseline)
+        },
+    )
     .await;
     let second_bytes = sample(
         &text,
@@ -173,18 +187,13 @@ async fn a_prometheus_source_with_several_series_picks_the_right_one() {
                 process_resident_memory_bytes{worker=\"a\"} 111\n\
                 process_resident_memory_bytes{worker=\"b\"} 222\n\
                 process_resident_memory_bytes{worker=\"c\"} 333\n";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let target = listener.local_addr().expect("addr");
-    let app =
-        axum::Router::new().route("/metrics", axum::routing::get(move || async move { page }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let source = RecordingTarget::spawn(Behaviour::ok().on("/metrics", Reply::body(page))).await;
+    let target = source.addr;
     let memory = format!(
         "{{prometheus: {{url: 'http://{target}/metrics', labels: {{worker: b}}}}, interval: 100ms}}"
     );
     let exporter = spawn_exporter(&config_with_memory(&memory, "{}")).await;
-    let text = wait_for(exporter.addr, |t| {
+    let text = scrape_until(exporter.addr, SETTLE, "a memory sample", |t| {
         t.contains("loadprobe_target_memory_bytes{")
     })
     .await;
@@ -210,7 +219,7 @@ async fn an_unreachable_source_counts_failures_and_withdraws_the_value() {
         .expect("addr");
     let memory = format!("{{prometheus: {{url: 'http://{refused}/metrics'}}, interval: 100ms}}");
     let exporter = spawn_exporter(&config_with_memory(&memory, "{}")).await;
-    let text = wait_for(exporter.addr, |t| {
+    let text = scrape_until(exporter.addr, SETTLE, "two failed samples", |t| {
         sample(
             t,
             r#"loadprobe_target_memory_sample_failures_total{target="app"}"#,
@@ -246,7 +255,7 @@ async fn a_cgroup_directory_is_read_through_its_memory_current_file() {
         dir.path().display()
     );
     let exporter = spawn_exporter(&config_with_memory(&memory, "{}")).await;
-    let text = wait_for(exporter.addr, |t| {
+    let text = scrape_until(exporter.addr, SETTLE, "a memory sample", |t| {
         t.contains("loadprobe_target_memory_bytes{")
     })
     .await;
@@ -266,14 +275,13 @@ async fn the_demo_leak_knob_shows_up_as_target_memory_growth() {
         "{memory_growth_per_hour: 0.05}",
     ))
     .await;
-    wait_for(exporter.addr, |t| {
+    scrape_until(exporter.addr, SETTLE, "a memory sample", |t| {
         t.contains("loadprobe_target_memory_bytes{")
     })
     .await;
     let before = memory_gauge(exporter.addr).await.expect("gauge");
     assert_eq!(common::post(demo, "/admin/leak?mib=32").await.0, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let grown = memory_gauge(exporter.addr).await.expect("gauge") - before;
+    let grown = gauge_grown(exporter.addr, before, 32.0 * 1024.0 * 1024.0).await - before;
     assert!(
         grown >= 0.9 * 32.0 * 1024.0 * 1024.0,
         "grew only {grown} bytes"

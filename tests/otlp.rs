@@ -8,15 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::extract::State;
-use axum::routing::get;
-use http::{HeaderMap, StatusCode, Uri};
+use common::process::BIN;
+use common::{Behaviour, Process, RecordingTarget, Reply, scrape_when_idle};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_loadprobe");
 
 /// The venv Python with `opentelemetry-proto`, made by `scripts/test.sh`.
 fn python() -> PathBuf {
@@ -79,37 +74,24 @@ impl Drop for Receiver {
     }
 }
 
-/// (path, traceparent) of every request the target received.
-type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
-
-/// A target whose `/ok` answers 200 and `/fail` 500, recording each `traceparent`.
-async fn spawn_target() -> (SocketAddr, Seen) {
-    async fn record(State(seen): State<Seen>, uri: Uri, headers: HeaderMap) -> StatusCode {
-        let traceparent = headers
-            .get("traceparent")
-            .map(|v| v.to_str().expect("ASCII").to_owned());
-        seen.lock()
-            .expect("lock")
-            .push((uri.path().to_owned(), traceparent));
-        if uri.path() == "/fail" {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::OK
-        }
-    }
-    let seen = Seen::default();
-    let app = axum::Router::new()
-        .route("/ok", get(record))
-        .route("/fail", get(record))
-        .with_state(seen.clone());
-    (common::serve(app).await, seen)
+/// A target whose `/fail` answers 500 and everything else (`/ok`) 200.
+async fn spawn_target() -> RecordingTarget {
+    RecordingTarget::spawn(Behaviour::ok().on("/fail", Reply::status(500))).await
 }
 
-/// A loadprobe process, with its stderr collected.
+/// (path, traceparent) of every request `target` received.
+fn seen(target: &RecordingTarget) -> Vec<(String, Option<String>)> {
+    target
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.header("traceparent").map(str::to_owned)))
+        .collect()
+}
+
+/// A loadprobe process exporting traces.
 struct Loadprobe {
-    child: Child,
+    process: Process,
     addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
 }
 
 impl Loadprobe {
@@ -125,65 +107,28 @@ impl Loadprobe {
              \x20   - {{name: second, method: GET, path: /fail, expect: {{status: [200]}}}}\n"
         );
         std::fs::write(&config, yaml).expect("write config");
-        let mut command = Command::new(BIN);
+        let mut command = Process::command(&config);
         for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("OTEL_")) {
             command.env_remove(name);
         }
-        let mut child = command
-            .arg(format!("--config.file={}", config.display()))
-            .arg("--web.listen-address=127.0.0.1:0")
+        command
             .env(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
                 format!("http://127.0.0.1:{}", receiver.port),
             )
             .env("OTEL_TRACES_SAMPLER", sampler)
-            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("loadprobe starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (address, listening) = std::sync::mpsc::channel();
-        let lines = BufReader::new(child.stderr.take().expect("stderr"));
-        let collected = stderr.clone();
-        std::thread::spawn(move || {
-            for line in lines.lines().map_while(Result::ok) {
-                if line.contains("listening") {
-                    let _ = address.send(listen_address(&line));
-                }
-                collected.lock().expect("lock").push_str(&line);
-                collected.lock().expect("lock").push('\n');
-            }
-        });
-        let addr = listening
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("no listening line: {}", stderr.lock().expect("lock")));
-        Loadprobe {
-            child,
-            addr,
-            stderr,
-        }
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200");
+        let process = Process::spawn(command);
+        let addr = process.addr;
+        Loadprobe { process, addr }
     }
 
     /// SIGTERM, then waits for a clean exit (after which every span has been flushed).
-    fn stop(mut self) -> String {
-        let killed = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        let status = self.child.wait().expect("exits");
-        let stderr = self.stderr.lock().expect("lock").clone();
+    fn stop(self) -> String {
+        let (status, stderr) = self.process.terminate();
         assert!(status.success(), "exit {status:?}: {stderr}");
         stderr
     }
-}
-
-fn listen_address(line: &str) -> SocketAddr {
-    line.split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .map(|a| a.trim_matches('"').parse().expect("socket address"))
-        .unwrap_or_else(|| panic!("no address in {line}"))
 }
 
 fn attr<'v>(span: &'v Value, key: &str) -> &'v Value {
@@ -218,9 +163,9 @@ fn exemplar_trace_ids(scrape: &str) -> Vec<String> {
 async fn iterations_and_steps_become_spans_joined_by_the_target_with_exemplars() {
     let dir = tempfile::tempdir().expect("tempdir");
     let receiver = Receiver::start(dir.path());
-    let (target, seen) = spawn_target().await;
-    let loadprobe = Loadprobe::start(dir.path(), target, &receiver, "always_on");
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    let target = spawn_target().await;
+    let loadprobe = Loadprobe::start(dir.path(), target.addr, &receiver, "always_on");
+    scrape_when_idle(loadprobe.addr, "traced", "always on").await;
     let openmetrics = scrape_openmetrics(loadprobe.addr).await;
     let prometheus = common::get(loadprobe.addr, "/metrics", Some("text/plain"))
         .await
@@ -265,7 +210,7 @@ async fn iterations_and_steps_become_spans_joined_by_the_target_with_exemplars()
     }
 
     // The target saw each step's own span as its parent.
-    let seen = seen.lock().expect("lock").clone();
+    let seen = seen(&target);
     assert_eq!(seen.len(), 2 * iterations.len(), "{seen:?}");
     for (path, traceparent) in &seen {
         let (trace_id, span_id, flags) =
@@ -298,16 +243,16 @@ async fn iterations_and_steps_become_spans_joined_by_the_target_with_exemplars()
 async fn always_off_exports_nothing_and_sends_unsampled_traceparent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let receiver = Receiver::start(dir.path());
-    let (target, seen) = spawn_target().await;
-    let loadprobe = Loadprobe::start(dir.path(), target, &receiver, "always_off");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let target = spawn_target().await;
+    let loadprobe = Loadprobe::start(dir.path(), target.addr, &receiver, "always_off");
+    scrape_when_idle(loadprobe.addr, "traced", "always off").await;
     let openmetrics = scrape_openmetrics(loadprobe.addr).await;
     let stderr = loadprobe.stop();
     assert!(
         stderr.contains("exporting traces over OTLP http/protobuf"),
         "{stderr}"
     );
-    let seen = seen.lock().expect("lock").clone();
+    let seen = seen(&target);
     assert!(seen.len() >= 4, "{seen:?}");
     for (_, traceparent) in &seen {
         let (_, _, flags) = parse_traceparent(traceparent.as_deref().expect("traceparent sent"));

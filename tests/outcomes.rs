@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get, sample, spawn_demo, spawn_exporter};
+use common::{get, sample, scrape_when_all_idle, spawn_demo, spawn_exporter};
 use loadprobe::config::DemoConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,8 +35,8 @@ async fn every_failure_reason_is_classified_and_counted_once() {
          - {{name: check, target: demo, schedule: {{every: 1h, for: 200ms}}, load: {{rate: 20}}, request: {{path: /fast, expect: {{body_contains: nope}}}}}}\n"
     );
     let exporter = spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let probes = ["connect", "tls", "timeout", "status", "check"];
+    let text = scrape_when_all_idle(exporter.addr, &probes).await;
     for reason in ["connect", "tls", "timeout", "status", "check"] {
         let probe = reason;
         let requests = sample(

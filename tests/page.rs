@@ -8,7 +8,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{get, get_with_type, spawn_demo, spawn_exporter_with_history};
+use common::{
+    SETTLE, eventually_async, get, get_with_type, spawn_demo, spawn_exporter_with_history,
+};
 use loadprobe::config::DemoConfig;
 use serde_json::Value;
 
@@ -26,7 +28,8 @@ fn config(demo: SocketAddr) -> String {
 
 /// Polls the history until every probe has `samples` samples and `broken` has a report.
 async fn history_with(addr: SocketAddr, samples: usize) -> Value {
-    for _ in 0..100 {
+    let what = format!("{samples} samples per probe and a report of broken");
+    eventually_async(SETTLE, &what, || async {
         let (status, body, content_type) = get_with_type(addr, "/api/v1/history", None).await;
         assert_eq!(status, 200);
         assert!(
@@ -39,16 +42,16 @@ async fn history_with(addr: SocketAddr, samples: usize) -> Value {
             .1
             .contains("\"slos\"");
         let probes = history["probes"].as_array().expect("probes");
-        if reported
-            && probes
-                .iter()
-                .all(|p| p["samples"].as_array().expect("samples").len() >= samples)
-        {
-            return history;
+        let filled = probes
+            .iter()
+            .all(|p| p["samples"].as_array().expect("samples").len() >= samples);
+        if reported && filled {
+            Ok(history)
+        } else {
+            Err(format!("report shown: {reported}; history: {history}"))
         }
-        tokio::time::sleep(PERIOD).await;
-    }
-    panic!("history did not fill");
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,39 +4,38 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path as UrlPath, State};
-use axum::routing;
-use common::{get, post_as, sample};
-use tokio::time::Instant;
+use common::{
+    Behaviour, Process, RecordingTarget, SETTLE, eventually, eventually_async, get, idle, post_as,
+    sample, scrape, scrape_as,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_loadprobe");
+/// A target for probes that each hit `/hit/{probe}`.
+async fn recording_target() -> RecordingTarget {
+    RecordingTarget::spawn(Behaviour::ok()).await
+}
 
-/// When each request arrived, by the probe named in its path (`/hit/{probe}`).
-type Arrivals = Arc<Mutex<BTreeMap<String, Vec<Instant>>>>;
+/// When each request for `probe` (path `/hit/{probe}`) arrived.
+fn arrivals(target: &RecordingTarget, probe: &str) -> Vec<Instant> {
+    let path = format!("/hit/{probe}");
+    target.requests_to(&path).iter().map(|r| r.at).collect()
+}
 
-async fn recording_target() -> (SocketAddr, Arrivals) {
-    let arrivals = Arrivals::default();
-    let app = Router::new()
-        .route(
-            "/hit/{probe}",
-            routing::get(
-                |State(seen): State<Arrivals>, UrlPath(probe): UrlPath<String>| async move {
-                    let mut seen = seen.lock().expect("lock");
-                    seen.entry(probe).or_default().push(Instant::now());
-                    "ok"
-                },
-            ),
-        )
-        .with_state(arrivals.clone());
-    (common::serve(app).await, arrivals)
+/// Waits until `target` has received at least `n` requests for `probe`, and returns how many.
+async fn received_at_least(target: &RecordingTarget, probe: &str, n: usize) -> usize {
+    let what = format!("at least {n} requests for {probe}");
+    eventually(SETTLE, &what, || {
+        let received = arrivals(target, probe).len();
+        if received >= n {
+            Ok(received)
+        } else {
+            Err(received)
+        }
+    })
+    .await
 }
 
 fn probe(name: &str, rate: u32) -> String {
@@ -53,10 +52,6 @@ fn write_config(path: &Path, target: SocketAddr, probes: &[String]) {
     std::fs::write(path, yaml).expect("write config");
 }
 
-async fn scrape(addr: SocketAddr) -> String {
-    get(addr, "/metrics", None).await.1
-}
-
 fn requests(metrics: &str, probe: &str) -> Option<f64> {
     sample(
         metrics,
@@ -65,9 +60,8 @@ fn requests(metrics: &str, probe: &str) -> Option<f64> {
 }
 
 /// The longest pause between two consecutive arrivals of `probe` at the target.
-fn longest_gap(arrivals: &Arrivals, probe: &str) -> Duration {
-    let seen = arrivals.lock().expect("lock");
-    seen[probe]
+fn longest_gap(target: &RecordingTarget, probe: &str) -> Duration {
+    arrivals(target, probe)
         .windows(2)
         .map(|w| w[1] - w[0])
         .max()
@@ -76,7 +70,8 @@ fn longest_gap(arrivals: &Arrivals, probe: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_probes_keep_running_changed_restart_removed_stop() {
-    let (target, arrivals) = recording_target().await;
+    let recorder = recording_target().await;
+    let target = recorder.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("loadprobe.yml");
     write_config(
@@ -90,7 +85,9 @@ async fn unchanged_probes_keep_running_changed_restart_removed_stop() {
     );
     let lp = common::spawn_reloadable(&path).await;
     let addr = lp.exporter.addr;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Enough load before the reload that a counter reset would show below.
+    received_at_least(&recorder, "steady", 50).await;
+    received_at_least(&recorder, "retired", 1).await;
     let before = scrape(addr).await;
     let steady_before = requests(&before, "steady").expect("steady series");
     assert!(requests(&before, "retired").is_some());
@@ -105,6 +102,7 @@ async fn unchanged_probes_keep_running_changed_restart_removed_stop() {
     assert_eq!(summary.restarted, ["tuned"]);
     assert_eq!(summary.started, ["fresh"]);
     assert_eq!(summary.stopped, ["retired"]);
+    // The scenario: 800 ms of the new config, over which steady must go on at 100/s.
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     let after = scrape(addr).await;
@@ -133,12 +131,12 @@ async fn unchanged_probes_keep_running_changed_restart_removed_stop() {
         Some(1.0)
     );
     // 100/s is one arrival every 10 ms; a restart would leave a visible hole.
-    let gap = longest_gap(&arrivals, "steady");
+    let gap = longest_gap(&recorder, "steady");
     assert!(gap < Duration::from_millis(60), "longest gap {gap:?}");
     let snapshots = lp.exporter.shutdown().await;
     let names: Vec<&str> = snapshots.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["steady", "tuned", "fresh"]);
-    let received = arrivals.lock().expect("lock")["steady"].len() as u64;
+    let received = arrivals(&recorder, "steady").len() as u64;
     assert_eq!(
         snapshots[0].totals.requests, received,
         "the unchanged probe's totals span the reload"
@@ -147,13 +145,14 @@ async fn unchanged_probes_keep_running_changed_restart_removed_stop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_config_is_rejected_and_the_old_one_keeps_running() {
-    let (target, arrivals) = recording_target().await;
+    let recorder = recording_target().await;
+    let target = recorder.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("loadprobe.yml");
     write_config(&path, target, &[probe("steady", 50)]);
     let lp = common::spawn_reloadable(&path).await;
     let addr = lp.exporter.addr;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    received_at_least(&recorder, "steady", 1).await;
 
     write_config(&path, target, &[probe("steady", 50), probe("broken", 0)]);
     let error = lp.control.reload().await.expect_err("rejected");
@@ -175,9 +174,8 @@ async fn a_bad_config_is_rejected_and_the_old_one_keeps_running() {
         "the page shows the error"
     );
 
-    let sent_before = arrivals.lock().expect("lock")["steady"].len();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let sent_after = arrivals.lock().expect("lock")["steady"].len();
+    let sent_before = arrivals(&recorder, "steady").len();
+    let sent_after = received_at_least(&recorder, "steady", sent_before + 10).await;
     assert!(sent_after >= sent_before + 10, "the old config still runs");
 
     std::fs::write(&path, "probes: [").expect("write");
@@ -200,7 +198,8 @@ async fn a_bad_config_is_rejected_and_the_old_one_keeps_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_data_file_restarts_its_probe_with_the_new_rows() {
-    let (target, arrivals) = recording_target().await;
+    let recorder = recording_target().await;
+    let target = recorder.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("loadprobe.yml");
     let rows = dir.path().join("users.csv");
@@ -213,7 +212,7 @@ async fn a_changed_data_file_restarts_its_probe_with_the_new_rows() {
     );
     std::fs::write(&path, yaml).expect("write config");
     let lp = common::spawn_reloadable(&path).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    received_at_least(&recorder, "alice", 1).await;
     std::fs::write(&rows, "user\nbob\n").expect("rewrite rows");
     let summary = lp.control.reload().await.expect("reload succeeds");
     assert_eq!(
@@ -222,66 +221,62 @@ async fn a_changed_data_file_restarts_its_probe_with_the_new_rows() {
         "only the probe whose data changed"
     );
     assert_eq!(summary.unchanged, ["other"]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    received_at_least(&recorder, "bob", 5).await;
     lp.exporter.shutdown().await;
-    let seen = arrivals.lock().expect("lock");
-    assert!(seen.get("alice").is_some_and(|a| !a.is_empty()));
-    assert!(
-        seen.get("bob").is_some_and(|b| b.len() >= 5),
-        "new rows are used"
-    );
+    assert!(!arrivals(&recorder, "alice").is_empty());
+    assert!(arrivals(&recorder, "bob").len() >= 5, "new rows are used");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_config_file() {
-    let (target, arrivals) = recording_target().await;
+    let recorder = recording_target().await;
+    let target = recorder.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("loadprobe.yml");
     write_config(&path, target, &[probe("steady", 20)]);
-    let child = Command::new(BIN)
-        .arg(format!("--config.file={}", path.display()))
-        .arg("--web.listen-address=127.0.0.1:0")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let child = Process::spawn(Process::command(&path));
+    // Running its probes, so past installing the SIGHUP handler.
+    received_at_least(&recorder, "steady", 1).await;
     write_config(&path, target, &[probe("steady", 20), probe("added", 20)]);
-    let signal = |name: &str| {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    };
-    signal("HUP");
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    signal("TERM");
-    let out = child.wait_with_output().expect("exits");
-    assert!(
-        out.status.success(),
-        "SIGHUP does not kill: {:?}",
-        out.status
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    child.signal("HUP");
+    received_at_least(&recorder, "added", 1).await;
+    let (status, stderr) = child.terminate();
+    assert!(status.success(), "SIGHUP does not kill: {status:?}");
     let reloaded = stderr
         .lines()
         .find(|l| l.contains("configuration reloaded"))
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(reloaded.contains("added"), "{reloaded}");
     assert!(
-        arrivals
-            .lock()
-            .expect("lock")
-            .get("added")
-            .is_some_and(|a| !a.is_empty()),
+        !arrivals(&recorder, "added").is_empty(),
         "the added probe sent load"
     );
 }
 
+fn nightly_arrivals(text: &str) -> Option<f64> {
+    sample(text, r#"loadprobe_arrivals_total{probe="nightly"}"#)
+}
+
+/// Scrapes (as `ops`: every route needs the credentials) until a run of `nightly` has ended
+/// with more than `after` arrivals in all and nothing in flight; returns that scrape.
+async fn nightly_run_over(addr: SocketAddr, after: f64) -> String {
+    let what = format!("a nightly run past {after} arrivals ended, nothing in flight");
+    eventually_async(SETTLE, &what, || async move {
+        let text = scrape_as(addr, "ops:s3cret").await;
+        let done = idle(&text, "nightly") && nightly_arrivals(&text) > Some(after);
+        if done {
+            Ok(text)
+        } else {
+            Err(common::poll::Shown(text))
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_reload_and_run_now_work_behind_auth() {
-    let (target, arrivals) = recording_target().await;
+    let recorder = recording_target().await;
+    let target = recorder.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("loadprobe.yml");
     let scheduled = "- {name: nightly, target: t, schedule: {every: 1h, for: 200ms}, load: {rate: 50}, request: {path: /hit/nightly}}\n".to_owned();
@@ -302,16 +297,17 @@ async fn post_reload_and_run_now_work_behind_auth() {
     };
     let lp = common::spawn_reloadable_with(&path, serve).await;
     let addr = lp.exporter.addr;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let first_run = arrivals.lock().expect("lock")["nightly"].len();
+    let text = nightly_run_over(addr, 0.0).await;
+    let first_arrivals = nightly_arrivals(&text).expect("nightly arrivals");
+    let first_run = arrivals(&recorder, "nightly").len();
     assert!((8..=12).contains(&first_run), "start-up run: {first_run}");
 
     let (status, _) = post_as(addr, "/api/v1/probes/nightly/run", "ops:wrong").await;
     assert_eq!(status, 401);
     let (status, body) = post_as(addr, "/api/v1/probes/nightly/run", "ops:s3cret").await;
     assert_eq!(status, 202, "{body}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let runs = arrivals.lock().expect("lock")["nightly"].len();
+    nightly_run_over(addr, first_arrivals).await;
+    let runs = arrivals(&recorder, "nightly").len();
     assert_eq!(runs, 2 * first_run, "one more run of the same size");
     let (status, body) = post_as(addr, "/api/v1/probes/steady/run", "ops:s3cret").await;
     assert_eq!(status, 409, "a continuous probe is always running: {body}");

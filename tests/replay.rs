@@ -3,36 +3,51 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{get, sample, spawn_plan};
+use common::{Behaviour, RecordingTarget, SETTLE, eventually, sample, scrape_until, spawn_plan};
 use loadprobe::config::Config;
 use loadprobe::plan::Plan;
 
-type Log = Arc<Mutex<Vec<(Instant, String, String)>>>;
+/// A target that records every request and answers `200 ok`.
+async fn spawn_recording_target() -> RecordingTarget {
+    RecordingTarget::spawn(Behaviour::ok()).await
+}
 
-/// A target that records when each request arrived, its method and its path and query.
-async fn spawn_recording_target() -> (std::net::SocketAddr, Log) {
-    let log: Log = Arc::new(Mutex::new(Vec::new()));
-    let record = log.clone();
-    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let record = record.clone();
-        async move {
-            let path = request
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default();
-            record
-                .lock()
-                .expect("lock")
-                .push((Instant::now(), request.method().to_string(), path));
-            "ok"
+/// What `target` received: (arrival, method, path and query) per request.
+fn received(target: &RecordingTarget) -> Vec<(Instant, String, String)> {
+    target
+        .requests()
+        .into_iter()
+        .map(|r| (r.at, r.method.to_string(), r.path_and_query))
+        .collect()
+}
+
+/// Waits until `done` holds for `target` (looking at the target only, so as not to load the
+/// exporter while it replays), then until a scrape shows nothing of the replay in flight (its
+/// run lasts its whole 30 s window, so it never goes idle); returns that scrape.
+async fn replayed(
+    exporter: std::net::SocketAddr,
+    target: &RecordingTarget,
+    what: &str,
+    done: impl Fn(&RecordingTarget) -> bool,
+) -> String {
+    eventually(SETTLE, what, || {
+        if done(target) {
+            Ok(())
+        } else {
+            Err(target.count())
         }
-    });
-    let addr = common::serve(app).await;
-    (addr, log)
+    })
+    .await;
+    let in_flight = r#"loadprobe_in_flight_iterations{probe="replay"}"#;
+    scrape_until(
+        exporter,
+        SETTLE,
+        "nothing of the replay in flight",
+        |text| sample(text, in_flight) == Some(0.0),
+    )
+    .await
 }
 
 /// Writes `log` and a config replaying it (with `replay` keys) into a temp dir; loads it.
@@ -66,19 +81,22 @@ fn thousand_lines() -> String {
 }
 
 async fn replay_and_check(speed: f64) {
-    let (target, log) = spawn_recording_target().await;
+    let target = spawn_recording_target().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let exporter = spawn_plan(plan(
-        target,
+        target.addr,
         "access.jsonl",
         &thousand_lines(),
         &format!("format: jsonl, speed: {speed}"),
         &dir,
     ))
     .await;
-    tokio::time::sleep(Duration::from_secs_f64(2.0 / speed + 0.5)).await;
+    replayed(exporter.addr, &target, "all 1000 lines replayed", |t| {
+        t.count() >= 1000
+    })
+    .await;
     exporter.shutdown().await;
-    let seen = log.lock().expect("lock").clone();
+    let seen = received(&target);
     // Requests due within the same millisecond go out together on different connections and
     // may reach the target in either order; the order is checked through the times instead.
     let mut paths: Vec<String> = seen.iter().map(|(_, _, p)| p.clone()).collect();
@@ -150,18 +168,19 @@ this line is not a log line
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_lines_are_skipped_and_counted_routes_bound_the_labels_and_writes_need_allowing()
 {
-    let (target, log) = spawn_recording_target().await;
+    let target = spawn_recording_target().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let replay = "speed: 20, routes: [{name: api, path_regex: '^/api/'}]";
-    let exporter = spawn_plan(plan(target, "access.log", COMBINED, replay, &dir)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let exporter = spawn_plan(plan(target.addr, "access.log", COMBINED, replay, &dir)).await;
+    // The log's last line is the HEAD: once it is in, every line has been replayed.
+    let text = replayed(exporter.addr, &target, "the last line replayed", |t| {
+        !t.requests_to("/health").is_empty()
+    })
+    .await;
     exporter.shutdown().await;
-    let seen: Vec<(String, String)> = log
-        .lock()
-        .expect("lock")
-        .iter()
-        .map(|(_, m, p)| (m.clone(), p.clone()))
+    let seen: Vec<(String, String)> = received(&target)
+        .into_iter()
+        .map(|(_, m, p)| (m, p))
         .collect();
     let expected = [
         ("GET", "/api/users/1"),
@@ -204,20 +223,22 @@ async fn malformed_lines_are_skipped_and_counted_routes_bound_the_labels_and_wri
         "only the configured route and `other`, whatever the log holds"
     );
 
-    let (target, log) = spawn_recording_target().await;
+    let target = spawn_recording_target().await;
     let exporter = spawn_plan(plan(
-        target,
+        target.addr,
         "access.log",
         COMBINED,
         "speed: 20, allow_methods: [POST]",
         &dir,
     ))
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    replayed(exporter.addr, &target, "the last line replayed", |t| {
+        !t.requests_to("/health").is_empty()
+    })
+    .await;
     exporter.shutdown().await;
     assert!(
-        log.lock()
-            .expect("lock")
+        received(&target)
             .iter()
             .any(|(_, m, p)| m == "POST" && p == "/api/orders"),
         "allowed writes are replayed"

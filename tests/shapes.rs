@@ -2,37 +2,21 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A target that notes when each request arrived.
-async fn spawn_recording_target() -> (std::net::SocketAddr, Arc<Mutex<Vec<Instant>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::get(move || {
-            let record = record.clone();
-            async move {
-                record.lock().expect("lock").push(Instant::now());
-                "ok"
-            }
-        }),
-    );
-    let addr = common::serve(app).await;
-    (addr, seen)
-}
+use common::{Behaviour, RecordingTarget};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_stage_is_delivered_at_its_rate_within_2_percent() {
-    let (target, seen) = spawn_recording_target().await;
+    let target = RecordingTarget::spawn(Behaviour::ok()).await;
     let yaml = format!(
         "targets: {{t: {{url: 'http://{target}'}}}}\nprobes:\n\
-         - {{name: ramp, target: t, schedule: {{every: 1h, for: 2s}}, load: {{stages: [{{rate: 100, for: 1s}}, {{rate: 200, for: 1s}}], max_in_flight: 50}}, request: {{}}}}\n"
+         - {{name: ramp, target: t, schedule: {{every: 1h, for: 2s}}, load: {{stages: [{{rate: 100, for: 1s}}, {{rate: 200, for: 1s}}], max_in_flight: 50}}, request: {{}}}}\n",
+        target = target.addr
     );
     let exporter = common::spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(2300)).await;
-    let times = seen.lock().expect("lock").clone();
+    common::scrape_when_idle(exporter.addr, "ramp", "stages").await;
+    let times = target.arrivals();
     exporter.shutdown().await;
     // The run's start as the target saw it: arrival i of stage 1 is due at i × 10 ms, and
     // each reaches the target a little after; the first pays for opening the connection
@@ -81,18 +65,18 @@ async fn recovery_after_a_burst_is_measured_within_a_second() {
          - {{name: spike, target: demo, schedule: {{every: 1h, for: 9s}}, load: {{rate: 20, burst: {{size: 20}}, max_in_flight: 100}}, request: {{path: /fast}}, slo: {{p95: 100ms, recovery: 10s}}}}\n"
     );
     let exporter = common::spawn_exporter(&yaml).await;
+    // The scenario: the target stays slow for 2 s after the burst.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(common::post(demo, "/admin/latency?value=5ms").await.0, 200);
-    let mut recovery = None;
-    for _ in 0..100 {
-        let text = common::get(exporter.addr, "/metrics", None).await.1;
-        recovery = common::sample(&text, r#"loadprobe_recovery_seconds{probe="spike"}"#);
-        if recovery.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let recovery = recovery.expect("a recovery time within 12 s");
+    let series = r#"loadprobe_recovery_seconds{probe="spike"}"#;
+    let text = common::scrape_until(
+        exporter.addr,
+        Duration::from_secs(12),
+        "a recovery time",
+        |text| common::sample(text, series).is_some(),
+    )
+    .await;
+    let recovery = common::sample(&text, series).expect("recovery time");
     assert!(
         (recovery - 2.0).abs() <= 1.0,
         "recovered after {recovery} s, the target was slow for 2 s"

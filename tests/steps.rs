@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::Path;
-use axum::http::{HeaderMap, StatusCode};
-use common::{demo_stats, get, sample, spawn_demo, spawn_exporter, sum};
+use common::{
+    Behaviour, RecordingTarget, Reply, demo_stats, get, sample, scrape_when_idle, spawn_demo,
+    spawn_exporter, sum,
+};
 use loadprobe::config::DemoConfig;
 
 const SESSION_STEPS: &str = r#"
@@ -47,8 +47,7 @@ async fn run_sessions(mixup: f64) -> (String, loadprobe::demo::Stats, serde_json
         "targets: {{demo: {{url: 'http://{demo}'}}}}\nprobes:\n- name: session\n  target: demo\n  schedule: {{every: 1h, for: 1s}}\n  load: {{rate: 40, max_in_flight: 100}}{SESSION_STEPS}"
     );
     let exporter = spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let text = scrape_when_idle(exporter.addr, "session", "sessions").await;
     exporter.shutdown().await;
     let open: serde_json::Value =
         serde_json::from_str(&get(demo, "/sessions", None).await.1).expect("json");
@@ -99,63 +98,46 @@ async fn a_service_that_mixes_up_sessions_fails_the_read_checks_and_still_cleans
     assert_eq!(open["open"], 0, "cleanup ran after the failed reads");
 }
 
-/// A target that records each request as "METHOD path header" and hands out ids.
-async fn spawn_recording_target() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let record =
-        |log: Arc<Mutex<Vec<String>>>, entry: String| log.lock().expect("lock").push(entry);
-    let (l1, l2, l3, l4) = (log.clone(), log.clone(), log.clone(), log.clone());
-    let app = axum::Router::new()
-        .route(
-            "/start",
-            axum::routing::post(move || async move {
-                let id = fastrand::u32(..);
-                record(l1, format!("start {id}"));
-                (
-                    [("x-token", format!("t{id}"))],
-                    axum::Json(serde_json::json!({"id": id})),
-                )
-            }),
-        )
-        .route(
-            "/items/{id}",
-            axum::routing::get(
-                move |Path(id): Path<String>, headers: HeaderMap| async move {
-                    let token = headers
-                        .get("x-token")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-")
-                        .to_owned();
-                    record(l2, format!("item {id} {token}"));
-                    "ok"
-                },
-            ),
-        )
-        .route(
-            "/done/{id}",
-            axum::routing::delete(move |Path(id): Path<String>| async move {
-                record(l3, format!("done {id}"));
-                StatusCode::NO_CONTENT
-            }),
-        )
-        .route(
-            "/fail",
-            axum::routing::get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
-        )
-        .route(
-            "/second",
-            axum::routing::get(move || async move {
-                record(l4, "second".to_owned());
-                "ok"
-            }),
-        );
-    let addr = common::serve(app).await;
-    (addr, log)
+/// A target that hands out a fresh id (and token) on `POST /start`, answers `/done/*` with
+/// 204 and `/fail` with 500.
+async fn spawn_session_target() -> RecordingTarget {
+    let behaviour = Behaviour::ok()
+        .on_request("/start", |_| {
+            let id = fastrand::u32(..);
+            Reply::json(&serde_json::json!({"id": id})).header("x-token", format!("t{id}"))
+        })
+        .on("/done/*", Reply::status(204))
+        .on("/fail", Reply::status(500));
+    RecordingTarget::spawn(behaviour).await
+}
+
+/// What `target` received, one entry per request: `start {id handed out}`,
+/// `item {id} {x-token}`, `done {id}`, `second` (and `fail`).
+fn session_log(target: &RecordingTarget) -> Vec<String> {
+    target
+        .requests()
+        .iter()
+        .map(|request| {
+            let (route, id) = request.path[1..]
+                .split_once('/')
+                .unwrap_or((&request.path[1..], ""));
+            match route {
+                "start" => {
+                    let reply: serde_json::Value =
+                        serde_json::from_str(&request.reply.body).expect("start reply");
+                    format!("start {}", reply["id"])
+                }
+                "items" => format!("item {id} {}", request.header("x-token").unwrap_or("-")),
+                "done" => format!("done {id}"),
+                other => other.to_owned(),
+            }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_step_probe_sends_three_requests_in_order_carrying_extracted_values() {
-    let (target, log) = spawn_recording_target().await;
+    let target = spawn_session_target().await;
     let yaml = r#"
 targets: {t: {url: "http://TARGET"}}
 probes:
@@ -168,11 +150,11 @@ probes:
     - {name: item, path: "/items/{{id}}", headers: {x-token: "{{token}}"}}
     - {name: done, method: DELETE, path: "/done/{{id}}", expect: {status: [204]}}
 "#
-    .replace("TARGET", &target.to_string());
+    .replace("TARGET", &target.addr.to_string());
     let exporter = spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    scrape_when_idle(exporter.addr, "chain", "three steps").await;
     exporter.shutdown().await;
-    let log = log.lock().expect("lock").clone();
+    let log = session_log(&target);
     assert_eq!(log.len(), 15, "5 iterations × 3 steps: {log:?}");
     for iteration in log.chunks(3) {
         let id = iteration[0]
@@ -189,7 +171,7 @@ probes:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_first_step_stops_the_iteration_but_cleanup_runs() {
-    let (target, log) = spawn_recording_target().await;
+    let target = spawn_session_target().await;
     let yaml = r#"
 targets: {t: {url: "http://TARGET"}}
 probes:
@@ -202,12 +184,11 @@ probes:
     - {name: second, path: /second}
     - {name: cleanup, method: DELETE, path: /done/x, always: true, expect: {status: [204]}}
 "#
-    .replace("TARGET", &target.to_string());
+    .replace("TARGET", &target.addr.to_string());
     let exporter = spawn_exporter(&yaml).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let text = scrape_when_idle(exporter.addr, "broken", "failed first step").await;
     exporter.shutdown().await;
-    let log = log.lock().expect("lock").clone();
+    let log = session_log(&target);
     assert!(
         !log.iter().any(|l| l == "second"),
         "the second step is never sent"

@@ -2,35 +2,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use axum::extract::Path;
-use common::{get, sample, spawn_plan};
+use common::{Behaviour, RecordingTarget, sample, scrape_when_idle, spawn_plan};
 use loadprobe::config::Config;
 use loadprobe::plan::Plan;
 
-/// A target that records the path of each request.
-async fn spawn_recording_target() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let record = log.clone();
-    let app = axum::Router::new().route(
-        "/{*rest}",
-        axum::routing::any(move |Path(rest): Path<String>| {
-            let record = record.clone();
-            async move {
-                record.lock().expect("lock").push(rest);
-                "ok"
-            }
-        }),
-    );
-    let addr = common::serve(app).await;
-    (addr, log)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_rows_are_used_once_in_order_and_stop_ends_the_run() {
-    let (target, log) = spawn_recording_target().await;
+    let target = RecordingTarget::spawn(Behaviour::ok()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let csv: String = std::iter::once("user_id,name\n".to_owned())
         .chain((1..=10).map(|i| format!("{i},user{i}\n")))
@@ -40,18 +18,24 @@ async fn sequential_rows_are_used_once_in_order_and_stop_ends_the_run() {
         "targets: {{t: {{url: 'http://{target}'}}}}\nprobes:\n\
          - name: feed\n  target: t\n  schedule: {{every: 1h, for: 2s}}\n  load: {{rate: 50, max_in_flight: 1}}\n\
          \x20 data: {{file: users.csv, order: sequential, on_end: stop}}\n\
-         \x20 request: {{path: '/users/{{{{data.user_id}}}}?name={{{{data.name}}}}'}}\n"
+         \x20 request: {{path: '/users/{{{{data.user_id}}}}?name={{{{data.name}}}}'}}\n",
+        target = target.addr
     );
     std::fs::write(dir.path().join("loadprobe.yml"), config).expect("config");
     let plan = Plan::try_from(Config::load(&dir.path().join("loadprobe.yml")).expect("loads"))
         .expect("valid");
+    let started = std::time::Instant::now();
     let exporter = spawn_plan(plan).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let text = scrape_when_idle(exporter.addr, "feed", "sequential rows").await;
+    let ended_after = started.elapsed();
     exporter.shutdown().await;
-    let paths = log.lock().expect("lock").clone();
-    let expected: Vec<String> = (1..=10).map(|i| format!("users/{i}")).collect();
+    let paths: Vec<String> = target.requests().into_iter().map(|r| r.path).collect();
+    let expected: Vec<String> = (1..=10).map(|i| format!("/users/{i}")).collect();
     assert_eq!(paths, expected, "rows 1..10 exactly once, in order");
+    assert!(
+        ended_after < std::time::Duration::from_secs(2),
+        "the run ended with the rows ({ended_after:?}), not with its 2 s window"
+    );
     assert_eq!(
         sample(&text, r#"loadprobe_arrivals_total{probe="feed"}"#),
         Some(10.0),
@@ -106,11 +90,10 @@ fn a_weighted_mix_matches_its_weights_by_chi_square() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mix_labels_iterations_by_scenario_and_keeps_step_names() {
-    let (target, log) = spawn_recording_target().await;
-    let plan = mix_plan(&target.to_string(), "{every: 1h, for: 500ms}");
+    let target = RecordingTarget::spawn(Behaviour::ok()).await;
+    let plan = mix_plan(&target.addr.to_string(), "{every: 1h, for: 500ms}");
     let exporter = spawn_plan(plan).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let text = get(exporter.addr, "/metrics", None).await.1;
+    let text = scrape_when_idle(exporter.addr, "shop", "mix").await;
     exporter.shutdown().await;
     let total: f64 = ["read", "search", "write"]
         .iter()
@@ -125,7 +108,7 @@ async fn a_mix_labels_iterations_by_scenario_and_keeps_step_names() {
     assert_eq!(total, 5.0);
     assert!(text.contains(r#"loadprobe_requests_total{probe="shop",step="get_item"}"#));
     assert!(
-        log.lock().expect("lock").len() as f64 >= total,
+        target.count() as f64 >= total,
         "every iteration sent its scenario's steps"
     );
 }

@@ -1,5 +1,19 @@
 //! Test helpers: in-process targets and exporters on 127.0.0.1:0, scraping and parsing.
+//! Every exporter a test starts goes through [`spawn_with`] or [`spawn_reloadable_with`]
+//! here (the one place that calls `loadprobe::run*`), or the binary through [`Process`].
 #![allow(dead_code)]
+
+pub mod poll;
+pub mod process;
+pub mod recording;
+
+// Each test file uses some of these.
+#[allow(unused_imports)]
+pub use poll::{SETTLE, eventually, eventually_async, idle, scrape_until, scrape_when_all_idle};
+#[allow(unused_imports)]
+pub use process::Process;
+#[allow(unused_imports)]
+pub use recording::{Behaviour, RecordingTarget, Reply};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -132,11 +146,15 @@ pub async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// A POST without a body, with basic credentials (`user:password`): (status, body).
 pub async fn post_as(addr: SocketAddr, path: &str, user_and_password: &str) -> (u16, String) {
+    let (status, body, _) = send(addr, http::Method::POST, path, &[basic(user_and_password)]).await;
+    (status, body)
+}
+
+/// An `Authorization: Basic` header for `user:password`.
+fn basic(user_and_password: &str) -> (&'static str, String) {
     use base64::Engine as _;
     let credentials = base64::engine::general_purpose::STANDARD.encode(user_and_password);
-    let authorization = ("authorization", format!("Basic {credentials}"));
-    let (status, body, _) = send(addr, http::Method::POST, path, &[authorization]).await;
-    (status, body)
+    ("authorization", format!("Basic {credentials}"))
 }
 
 /// One HTTP/1.1 request with `headers` on a fresh connection: (status, body, content type).
@@ -213,25 +231,28 @@ pub fn sum(text: &str, name: &str, contains: &[&str]) -> f64 {
 }
 
 /// Scrapes until `probe`'s run has ended and none of its iterations is in flight (at most
-/// 15 s), and returns that scrape; `case` names the test in the failure message.
+/// 15 s; see [`scrape_when_all_idle`]), and returns that scrape; `case` names the test in
+/// the failure message.
 pub async fn scrape_when_idle(addr: SocketAddr, probe: &str, case: &str) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let labels = format!(r#"{{probe="{probe}"}}"#);
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let text = get(addr, "/metrics", None).await.1;
-        let value = |name: &str| sample(&text, &format!("{name}{labels}"));
-        let idle = value("loadprobe_run_active") == Some(0.0)
-            && value("loadprobe_in_flight_iterations") == Some(0.0)
-            && value("loadprobe_arrivals_total").is_some_and(|a| a > 0.0);
-        if idle {
-            return text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{case}: run still busy after 15 s:\n{text}"
-        );
-    }
+    poll::settled_scrape(addr, &[probe], case).await
+}
+
+/// The exporter's `/metrics` in the Prometheus text format.
+pub async fn scrape(addr: SocketAddr) -> String {
+    get(addr, "/metrics", None).await.1
+}
+
+/// [`scrape`] with basic credentials (`user:password`).
+pub async fn scrape_as(addr: SocketAddr, user_and_password: &str) -> String {
+    let (status, body, _) = send(
+        addr,
+        http::Method::GET,
+        "/metrics",
+        &[basic(user_and_password)],
+    )
+    .await;
+    assert_eq!(status, 200, "scrape as {user_and_password}: {body}");
+    body
 }
 
 /// Like [`spawn_exporter`], sampling the status page's charts every `history_period`.
