@@ -155,7 +155,7 @@ async fn a_bad_config_is_rejected_and_the_old_one_keeps_running() {
     received_at_least(&recorder, "steady", 1).await;
 
     write_config(&path, target, &[probe("steady", 50), probe("broken", 0)]);
-    let error = lp.control.reload().await.expect_err("rejected");
+    let error = lp.control.reload().await.expect_err("rejected").to_string();
     assert!(error.contains("probes[1].load.rate"), "{error}");
     let metrics = scrape(addr).await;
     assert_eq!(
@@ -179,7 +179,7 @@ async fn a_bad_config_is_rejected_and_the_old_one_keeps_running() {
     assert!(sent_after >= sent_before + 10, "the old config still runs");
 
     std::fs::write(&path, "probes: [").expect("write");
-    let error = lp.control.reload().await.expect_err("rejected");
+    let error = lp.control.reload().await.expect_err("rejected").to_string();
     assert!(
         error.contains("line"),
         "a YAML error names the line: {error}"

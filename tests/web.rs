@@ -12,7 +12,7 @@ use base64::Engine as _;
 use http::{HeaderMap, Method};
 use http_body_util::BodyExt;
 use loadprobe::ServeOptions;
-use loadprobe::control::{Command, Control, ReloadSummary, RunNowError};
+use loadprobe::control::{Command, Control, ReloadError, ReloadSummary, RunNowError};
 use loadprobe::metrics::Metrics;
 use loadprobe::server::{self, AppState};
 use loadprobe::status::StatusBoard;
@@ -385,7 +385,10 @@ fn engine_double(reload_error: Option<&'static str>) -> Control {
                         unchanged: vec!["kept".into()],
                         stopped: vec![],
                     };
-                    let _ = reply.send(reload_error.map_or(Ok(summary), |e| Err(e.to_owned())));
+                    let _ = reply.send(
+                        reload_error
+                            .map_or(Ok(summary), |e| Err(ReloadError::Invalid(e.to_owned()))),
+                    );
                 }
                 Command::RunNow { probe, reply } => {
                     let answer = match probe.as_str() {

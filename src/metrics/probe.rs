@@ -160,7 +160,6 @@ impl ProbeMetrics {
 
     /// An iteration finished: counts its requests, outcomes, codes and latencies.
     pub fn record_iteration(&self, report: &IterationReport, succeeded: bool) {
-        self.in_flight.dec();
         self.iterations[report.scenario].inc();
         self.iteration_duration
             .observe(report.duration().as_secs_f64());
@@ -179,6 +178,8 @@ impl ProbeMetrics {
                 m.failures[reason as usize].inc();
             }
         }
+        // Last, so a scrape that sees nothing in flight also sees every count above.
+        self.in_flight.dec();
     }
 
     /// A run began, planning `per_second` arrivals.

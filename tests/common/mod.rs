@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use loadprobe::config::{Config, DemoConfig};
+use loadprobe::control::ReloadError;
 use loadprobe::demo::Stats;
 use loadprobe::plan::Plan;
 use loadprobe::status::ProbeSnapshot;
@@ -108,7 +109,11 @@ async fn spawn_with(
         let shutdown = async move {
             let _ = stopped.await;
         };
-        loadprobe::run_with_history_period(plan, vec![listener], &options, history_period, shutdown)
+        let options = loadprobe::RunOptions {
+            history_period,
+            ..loadprobe::RunOptions::new(options)
+        };
+        loadprobe::run(plan, vec![listener], options, shutdown)
             .await
             .expect("run succeeds")
     });
@@ -278,11 +283,11 @@ pub async fn spawn_reloadable_with(
 ) -> Reloadable {
     let read = {
         let path = path.to_owned();
-        move || -> Result<Plan, String> {
+        move || -> Result<Plan, ReloadError> {
             // As the binary reports it: the error and its causes (the line is in a cause).
-            let config =
-                Config::load(&path).map_err(|e| format!("{:#}", anyhow::Error::from(e)))?;
-            Plan::try_from(config).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
+            let invalid = |e: anyhow::Error| ReloadError::Invalid(format!("{e:#}"));
+            let config = Config::load(&path).map_err(|e| invalid(e.into()))?;
+            Plan::try_from(config).map_err(|e| invalid(e.into()))
         }
     };
     let plan = read().expect("the first config is valid");
@@ -302,7 +307,7 @@ pub async fn spawn_reloadable_with(
         let shutdown = async move {
             let _ = stopped.await;
         };
-        loadprobe::run_with(plan, vec![listener], options, shutdown)
+        loadprobe::run(plan, vec![listener], options, shutdown)
             .await
             .expect("run succeeds")
     });
