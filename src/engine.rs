@@ -17,12 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::client::{self, ClientError, HttpClient};
-use crate::config::GlobalConfig;
 use crate::control::{ReloadSummary, RunNowError};
 use crate::guard::{Guard, RateCap};
 use crate::memory::MemorySampler;
 use crate::metrics::{Metrics, ProbeMetrics};
-use crate::plan::{Plan, Probe, Schedule, Target};
+use crate::plan::{Global, Plan, Probe, Schedule, Target};
 use crate::runner::Runner;
 use crate::scheduler::{ProbeSchedule, TimerKind};
 use crate::status::{ProbeBoard, StatusBoard};
@@ -67,7 +66,7 @@ struct ProbeEntry {
 pub struct Engine {
     metrics: Arc<Metrics>,
     status: Arc<StatusBoard>,
-    global: Option<GlobalConfig>,
+    global: Option<Global>,
     rate_cap: Option<Arc<RateCap>>,
     targets: HashMap<String, TargetEntry>,
     /// In plan order.

@@ -15,23 +15,29 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 mod data;
 mod fingerprint;
+mod guard;
 mod load;
 mod probe;
+mod rate;
 mod replay;
 mod shard;
+mod slo;
 mod steps;
 mod target;
 mod template;
 
 pub use data::{Feeder, MAX_FILE_BYTES, MAX_ROWS, splitmix};
-pub use load::{ArrivalProcess, Burst, LoadProfile, Ramp, Rate, ReplayTiming, Stage};
+pub use guard::{GuardSettings, PauseAbove};
+pub use load::{ArrivalProcess, Burst, LoadModel, LoadProfile, Ramp, ReplayTiming, Stage};
+pub use rate::Rate;
 pub use replay::{Entry, Replay};
 pub use shard::{Shard, ShardError};
+pub use slo::Slo;
 pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Scenario, Step};
 pub use target::{Demo, MemoryPlan, MemorySource, ProcessSelector, Target};
 pub use template::{Escape, Template, Var};
 
-use crate::config::{Config, GlobalConfig, GuardConfig, ProbeConfig, SloConfig};
+use crate::config::{Config, GlobalConfig, ProbeConfig};
 
 /// Probes × steps at most: each is a set of series and a fixed-size latency histogram, so
 /// this bounds memory and cardinality.
@@ -50,7 +56,7 @@ const BASE_LATENCY_BUCKETS: [f64; 14] = [
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Process-wide settings.
-    pub global: GlobalConfig,
+    pub global: Global,
     /// The in-process demo target, when configured (its address is loopback).
     pub demo: Option<Demo>,
     /// Targets that at least one probe uses, or that are declared.
@@ -59,6 +65,38 @@ pub struct Plan {
     pub probes: Vec<Arc<Probe>>,
     /// Duration histogram bucket bounds in seconds: the base layout plus every SLO threshold.
     pub latency_buckets: Vec<f64>,
+}
+
+/// Process-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    /// How long shutdown waits for in-flight iterations before it gives up on them.
+    pub drain_timeout: Duration,
+    /// How often a continuous probe closes its report window (above zero).
+    pub report_interval: Duration,
+    /// Cap on the arrivals per second of all probes together (above zero); beyond it
+    /// arrivals are dropped (reason `rate_cap`). No cap when absent.
+    pub max_rate: Option<Rate>,
+}
+
+/// The settings of `global`, or `None` after recording what is wrong with them.
+fn build_global(global: &GlobalConfig, problems: &mut Problems) -> Option<Global> {
+    let before = problems.0.len();
+    if global.report_interval.is_zero() {
+        problems.add("global.report_interval", "must be above zero");
+    }
+    let max_rate = global.max_rate.map(Rate::positive);
+    if max_rate.is_some_and(|r| r.is_none()) {
+        problems.add(
+            "global.max_rate",
+            "must be a number above 0 (arrivals per second)",
+        );
+    }
+    (problems.0.len() == before).then(|| Global {
+        drain_timeout: global.drain_timeout,
+        report_interval: global.report_interval,
+        max_rate: max_rate.flatten(),
+    })
 }
 
 /// A named, scheduled load against one target.
@@ -89,17 +127,17 @@ pub struct Probe {
     /// The access log it replays (its steps are then its routes).
     pub replay: Option<Replay>,
     /// Performance targets.
-    pub slo: SloConfig,
+    pub slo: Slo,
     /// When to pause while the target is failing.
-    pub guard: Option<GuardConfig>,
+    pub guard: Option<GuardSettings>,
     /// Equal for two loads of the same configuration and data (see `fingerprint.rs`).
     pub fingerprint: u64,
 }
 
 impl Probe {
     /// Mean arrivals per second this replica plans (the fleet's over the shard count).
-    pub fn replica_rate(&self) -> f64 {
-        crate::arrival::mean_rate(&self.load) / f64::from(self.shard.count)
+    pub fn replica_rate(&self) -> Rate {
+        crate::arrival::mean_rate(&self.load).share(self.shard.count)
     }
 }
 
@@ -112,7 +150,7 @@ impl Plan {
             let mut sharded = Probe::clone(probe);
             sharded.shard = shard;
             sharded.max_in_flight = sharded.max_in_flight.div_ceil(count);
-            sharded.slo.min_rate = sharded.slo.min_rate.map(|r| r / f64::from(shard.count));
+            sharded.slo.min_rate = sharded.slo.min_rate.map(|r| r.share(shard.count));
             *probe = Arc::new(sharded);
         }
         self
@@ -187,19 +225,7 @@ impl TryFrom<Config> for Plan {
 
     fn try_from(config: Config) -> Result<Self, PlanError> {
         let mut problems = Problems::default();
-        if config.global.report_interval.is_zero() {
-            problems.add("global.report_interval", "must be above zero");
-        }
-        if config
-            .global
-            .max_rate
-            .is_some_and(|r| Rate::new(r).is_none())
-        {
-            problems.add(
-                "global.max_rate",
-                "must be a number above 0 (arrivals per second)",
-            );
-        }
+        let global = build_global(&config.global, &mut problems);
         let probe_steps: usize = config
             .probes
             .iter()
@@ -243,7 +269,7 @@ impl TryFrom<Config> for Plan {
         }
         let latency_buckets = latency_buckets(&probes);
         Ok(Plan {
-            global: config.global,
+            global: global.expect("a global without problems is built"),
             demo,
             targets,
             probes,
@@ -268,16 +294,18 @@ fn build_probe(
         return None;
     };
     let schedule = probe::build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
-    let load = load::build_load(
-        &format!("{field}.load"),
-        &p.load,
-        p.replay.is_some(),
-        problems,
-    );
+    let model = match &p.replay {
+        // A replay's timing comes from its log, loaded below.
+        Some(_) => {
+            load::check_replay_load(&format!("{field}.load"), &p.load, problems);
+            None
+        }
+        None => load::build_load(&format!("{field}.load"), &p.load, problems),
+    };
     if p.load.max_in_flight == 0 {
         problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
     }
-    probe::build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
+    let slo = slo::build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
     let data = p
         .data
         .as_ref()
@@ -306,40 +334,43 @@ fn build_probe(
         (None, Some(_)) => no_steps(),
         (None, None) => steps::build_steps(field, p, &target, data.as_ref(), problems),
     };
-    let load = load.map(|mut load| {
-        load.replay = replay.as_ref().map(|r| ReplayTiming {
-            offsets: r.offsets(),
-            speed: r.speed,
-            rate: r.rate,
-            looped: r.looped,
-        });
-        load
-    });
+    let model = match &replay {
+        Some(replay) => Some(LoadModel::Replay(replay.timing())),
+        None => model,
+    };
     let fingerprint = fingerprint::Fingerprint::default()
         .debug(p)
         .hash(&target.fingerprint)
         .hash(&data.as_ref().map(Feeder::content_hash))
         .debug(&replay.as_ref().map(|r| &r.entries))
         .finish();
+    let (schedule, model, steps) = (schedule?, model?, built.steps?);
+    let mix_seed = p.load.seed.unwrap_or_else(|| fastrand::u64(..));
+    // Checked last, and only for an otherwise whole probe: its problems come after the
+    // others' and are not reported for a probe that cannot run anyway.
+    let guard = match &p.guard {
+        Some(g) => Some(guard::build_guard(&format!("{field}.guard"), g, problems)?),
+        None => None,
+    };
     Some(Probe {
         fingerprint,
         name: p.name.clone(),
         target,
-        schedule: schedule?,
-        load: load?,
+        schedule,
+        load: LoadProfile {
+            model,
+            seed: p.load.seed,
+        },
         shard: Shard::WHOLE,
         max_in_flight: p.load.max_in_flight,
-        steps: built.steps?,
+        steps,
         variables: built.variables,
         scenarios: built.scenarios,
-        mix_seed: p.load.seed.unwrap_or_else(|| fastrand::u64(..)),
+        mix_seed,
         data,
         replay,
-        slo: p.slo.clone().unwrap_or_default(),
-        guard: p
-            .guard
-            .clone()
-            .filter(|g| probe::check_guard(&format!("{field}.guard"), g, problems)),
+        slo: slo?,
+        guard,
     })
 }
 

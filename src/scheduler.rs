@@ -224,8 +224,9 @@ impl<I: Iterate> ProbeSchedule<I> {
     ) -> TaskTracker {
         let run = TaskTracker::new();
         let start = Instant::now();
-        tracing::info!(probe = %self.probe.name, rate = self.probe.replica_rate(), run_for = ?run_for, "run started");
-        self.metrics.record_run_start(self.probe.replica_rate());
+        tracing::info!(probe = %self.probe.name, rate = self.probe.replica_rate().per_second(), run_for = ?run_for, "run started");
+        self.metrics
+            .record_run_start(self.probe.replica_rate().per_second());
         self.status.open_window();
         self.status.set_state(RunState::Running {
             since: unix_seconds(SystemTime::now()),
@@ -346,8 +347,7 @@ impl<I: Iterate> ProbeSchedule<I> {
 
     /// Whether this replica's iteration `iteration` would find no data row (`on_end: stop`).
     fn data_exhausted(&self, iteration: u64) -> bool {
-        let shard = self.probe.shard;
-        let fleet_iteration = iteration * u64::from(shard.count) + u64::from(shard.index);
+        let fleet_iteration = self.probe.shard.fleet_iteration(iteration);
         let limit = self.probe.data.as_ref().and_then(|d| d.iteration_limit());
         limit.is_some_and(|limit| fleet_iteration >= limit)
     }

@@ -388,7 +388,7 @@ fn set_slo_gauges(probe: &Probe, f: &Families) {
     let gauges = [
         (&f.slo_error_ratio, slo.error_ratio),
         (&f.slo_throttled_ratio, slo.throttled_ratio),
-        (&f.slo_min_rate, slo.min_rate),
+        (&f.slo_min_rate, slo.min_rate.map(|r| r.per_second())),
         (&f.slo_recovery, slo.recovery.map(|d| d.as_secs_f64())),
     ];
     for (family, value) in gauges {

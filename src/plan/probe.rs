@@ -1,9 +1,9 @@
-//! Building a probe's schedule and checking its SLO, replay and guard settings.
+//! Building a probe's schedule and checking its replay settings.
 
 use std::path::Path;
 
-use super::{Problems, Rate, Replay, Schedule, Target, check_name, check_ratio};
-use crate::config::{GuardConfig, ProbeConfig, ScheduleConfig, SloConfig};
+use super::{Problems, Replay, Schedule, Target, check_name};
+use crate::config::{ProbeConfig, ScheduleConfig};
 
 /// The log of a replay probe, which must not also have steps, a mix, data or a rate.
 pub(super) fn build_replay(
@@ -40,43 +40,6 @@ pub(super) fn build_replay(
     problems.check(field, Replay::load(config, base_dir, &target.url))
 }
 
-/// Guard settings are checked in place (they are used as written).
-pub(super) fn check_guard(field: &str, g: &GuardConfig, problems: &mut Problems) -> bool {
-    let before = problems.0.len();
-    check_ratio(
-        &format!("{field}.pause_above.error_ratio"),
-        g.pause_above.error_ratio,
-        problems,
-    );
-    check_ratio(
-        &format!("{field}.pause_above.throttled_ratio"),
-        g.pause_above.throttled_ratio,
-        problems,
-    );
-    for (key, value) in [("window", g.window), ("cooldown", g.cooldown)] {
-        if value.is_zero() {
-            problems.add(format!("{field}.{key}"), "must be above zero");
-        }
-    }
-    if Rate::new(g.canary_rate).is_none() {
-        problems.add(
-            format!("{field}.canary_rate"),
-            "must be a number above 0 (arrivals per second)",
-        );
-    }
-    if g.min_requests == 0 {
-        problems.add(format!("{field}.min_requests"), "must be at least 1");
-    }
-    // A canary window with fewer requests than min_requests could never trip again.
-    if g.canary_rate * g.window.as_secs_f64() < g.min_requests as f64 {
-        problems.add(
-            format!("{field}.canary_rate"),
-            "canary_rate × window must reach min_requests, or a canary could never pause the probe again",
-        );
-    }
-    problems.0.len() == before
-}
-
 pub(super) fn build_schedule(
     field: &str,
     s: &ScheduleConfig,
@@ -111,28 +74,6 @@ pub(super) fn build_schedule(
                 cron: Box::new(cron),
                 run_for: *run_for,
             })
-        }
-    }
-}
-
-pub(super) fn build_slo(field: &str, slo: Option<&SloConfig>, problems: &mut Problems) {
-    let Some(slo) = slo else { return };
-    check_ratio(&format!("{field}.error_ratio"), slo.error_ratio, problems);
-    check_ratio(
-        &format!("{field}.throttled_ratio"),
-        slo.throttled_ratio,
-        problems,
-    );
-    if slo.min_rate.is_some_and(|r| Rate::new(r).is_none()) {
-        problems.add(format!("{field}.min_rate"), "must be a number above 0");
-    }
-    for (key, value) in [
-        ("p95", slo.p95),
-        ("p99", slo.p99),
-        ("recovery", slo.recovery),
-    ] {
-        if value.is_some_and(|d| d.is_zero()) {
-            problems.add(format!("{field}.{key}"), "must be above zero");
         }
     }
 }

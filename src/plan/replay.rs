@@ -15,6 +15,8 @@ use http::{Method, Uri};
 use regex::Regex;
 
 use super::data::{MAX_FILE_BYTES, MAX_ROWS};
+use super::load::ReplayTiming;
+use super::rate::Rate;
 use crate::config::{ReplayConfig, ReplayFormat};
 
 /// Unparseable lines logged with their number at load (the rest are only counted).
@@ -48,8 +50,8 @@ pub struct Replay {
     pub skipped_lines: u64,
     /// Scale of the logged timing (ignored with `rate`).
     pub speed: f64,
-    /// Fixed rate instead of the logged timing.
-    pub rate: Option<f64>,
+    /// Fixed rate instead of the logged timing (above zero).
+    pub rate: Option<Rate>,
     /// Start over at the end.
     pub looped: bool,
 }
@@ -66,6 +68,13 @@ struct Logged {
 impl Replay {
     /// Reads and filters the log of `config`, joining paths onto `base` (the target URL).
     pub fn load(config: &ReplayConfig, base_dir: &Path, base: &Uri) -> Result<Self, String> {
+        if !(config.speed.is_finite() && config.speed > 0.0) {
+            return Err("speed must be a number above 0".to_owned());
+        }
+        let rate = config
+            .rate
+            .map(|r| Rate::positive(r).ok_or("rate must be a number above 0"))
+            .transpose()?;
         let filter = Filter::new(config)?;
         let path = base_dir.join(&config.file);
         let shown = path.display().to_string();
@@ -112,7 +121,7 @@ impl Replay {
             routes,
             skipped_lines,
             speed: config.speed,
-            rate: config.rate,
+            rate,
             looped: config.looped,
         })
     }
@@ -146,9 +155,14 @@ impl Replay {
             .collect()
     }
 
-    /// The logged offsets (for the arrival maths).
-    pub fn offsets(&self) -> Arc<Vec<Duration>> {
-        Arc::new(self.entries.iter().map(|e| e.offset).collect())
+    /// When its entries are sent: the load model of a replay probe.
+    pub fn timing(&self) -> ReplayTiming {
+        ReplayTiming {
+            offsets: Arc::new(self.entries.iter().map(|e| e.offset).collect()),
+            speed: self.speed,
+            rate: self.rate,
+            looped: self.looped,
+        }
     }
 }
 
@@ -173,12 +187,6 @@ impl Filter {
             t.parse::<jiff::Timestamp>()
                 .map_err(|e| format!("`{t}` is not an RFC 3339 time: {e}"))
         };
-        if !(c.speed.is_finite() && c.speed > 0.0) {
-            return Err("speed must be a number above 0".to_owned());
-        }
-        if c.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            return Err("rate must be a number above 0".to_owned());
-        }
         let mut allowed = vec![Method::GET, Method::HEAD];
         allowed.extend(
             c.allow_methods

@@ -16,9 +16,8 @@ use super::{
     FailureRecord, MAX_TRACKED_MICROS, ProbeSnapshot, RunState, StatusBoard, describe, history,
     recovery, snippet, unix_seconds,
 };
-use crate::config::SloConfig;
 use crate::outcome::{Outcome, Reason};
-use crate::plan::Probe;
+use crate::plan::{Probe, Slo};
 use crate::runner::IterationReport;
 
 /// Live state of one probe.
@@ -29,7 +28,7 @@ pub struct ProbeStatus {
     schedule: String,
     pub(super) planned_rate: f64,
     steps: Vec<String>,
-    pub(super) slo: SloConfig,
+    pub(super) slo: Slo,
     state: Mutex<RunState>,
     pub(super) totals: Counts,
     window: Counts,
@@ -229,7 +228,7 @@ impl ProbeStatus {
             name: probe.name.clone(),
             target: probe.target.name.clone(),
             schedule: describe(&probe.schedule),
-            planned_rate: probe.replica_rate(),
+            planned_rate: probe.replica_rate().per_second(),
             steps: probe.steps.iter().map(|s| s.name.clone()).collect(),
             slo: probe.slo.clone(),
             state: Mutex::new(RunState::Waiting { next_run: None }),
