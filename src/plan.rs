@@ -3,23 +3,33 @@
 //!
 //! Building a [`Plan`] checks every rule that can be checked before any load flows, and
 //! reports every problem at once, each naming its YAML path (`probes[1].load.rate`), so a
-//! config is fixed in one round trip. Nothing downstream parses a string again.
+//! config is fixed in one round trip. Nothing downstream parses a string again, and no
+//! `config` struct survives into run time.
+//!
+//! Layout, one role per file:
+//! * `plan.rs`: the [`Plan`], its process-wide [`Global`] settings, building both from a
+//!   config, and the latency buckets.
+//! * `problems.rs`: the problem list, the YAML path builder and checks shared by sections.
+//! * `target.rs`: targets and the demo target. `probe.rs`: a probe and its builder.
+//! * `schedule.rs`, `load.rs`, `rate.rs`, `slo.rs`, `guard.rs`: what a probe's `schedule`,
+//!   `load`, `slo` and `guard` become; `shard.rs`: a replica's share of them.
+//! * `steps.rs` (with `steps/checks.rs`), `template.rs`, `data.rs`, `replay.rs`: what an
+//!   iteration sends: steps and their checks, templates, data rows, a replayed log.
+//! * `fingerprint.rs`: what a reload compares.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::path::Path;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-
-use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 mod data;
 mod fingerprint;
 mod guard;
 mod load;
 mod probe;
+mod problems;
 mod rate;
 mod replay;
+mod schedule;
 mod shard;
 mod slo;
 mod steps;
@@ -29,15 +39,19 @@ mod template;
 pub use data::{Feeder, MAX_FILE_BYTES, MAX_ROWS, splitmix};
 pub use guard::{GuardSettings, PauseAbove};
 pub use load::{ArrivalProcess, Burst, LoadModel, LoadProfile, Ramp, ReplayTiming, Stage};
+pub use probe::Probe;
+pub use problems::{PlanError, Problem};
 pub use rate::Rate;
 pub use replay::{Entry, Replay};
+pub use schedule::Schedule;
 pub use shard::{Shard, ShardError};
 pub use slo::Slo;
 pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Scenario, Step};
 pub use target::{Demo, MemoryPlan, MemorySource, ProcessSelector, Target};
 pub use template::{Escape, Template, Var};
 
-use crate::config::{Config, GlobalConfig, ProbeConfig};
+use crate::config::{Config, GlobalConfig};
+use problems::{At, Problems};
 
 /// Probes × steps at most: each is a set of series and a fixed-size latency histogram, so
 /// this bounds memory and cardinality.
@@ -79,68 +93,6 @@ pub struct Global {
     pub max_rate: Option<Rate>,
 }
 
-/// The settings of `global`, or `None` after recording what is wrong with them.
-fn build_global(global: &GlobalConfig, problems: &mut Problems) -> Option<Global> {
-    let before = problems.0.len();
-    if global.report_interval.is_zero() {
-        problems.add("global.report_interval", "must be above zero");
-    }
-    let max_rate = global.max_rate.map(Rate::positive);
-    if max_rate.is_some_and(|r| r.is_none()) {
-        problems.add(
-            "global.max_rate",
-            "must be a number above 0 (arrivals per second)",
-        );
-    }
-    (problems.0.len() == before).then(|| Global {
-        drain_timeout: global.drain_timeout,
-        report_interval: global.report_interval,
-        max_rate: max_rate.flatten(),
-    })
-}
-
-/// A named, scheduled load against one target.
-#[derive(Debug, Clone)]
-pub struct Probe {
-    /// Config name: the `probe` label.
-    pub name: String,
-    /// The target every step is sent to.
-    pub target: Arc<Target>,
-    /// When runs happen.
-    pub schedule: Schedule,
-    /// How arrivals are spaced in a run, for the whole fleet (see `shard`).
-    pub load: LoadProfile,
-    /// This replica's share of the arrivals.
-    pub shard: Shard,
-    /// Iterations in flight at most; beyond it arrivals are dropped.
-    pub max_in_flight: usize,
-    /// Requests of one iteration, in order (at least one).
-    pub steps: Vec<Step>,
-    /// Names of the variables its steps extract, indexed by [`Var::Extracted`].
-    pub variables: Vec<String>,
-    /// Weighted scenarios, each a range of `steps`; empty without a mix.
-    pub scenarios: Vec<Scenario>,
-    /// Seed of the scenario choice.
-    pub mix_seed: u64,
-    /// Rows fed to iterations.
-    pub data: Option<Feeder>,
-    /// The access log it replays (its steps are then its routes).
-    pub replay: Option<Replay>,
-    /// Performance targets.
-    pub slo: Slo,
-    /// When to pause while the target is failing.
-    pub guard: Option<GuardSettings>,
-    /// Equal for two loads of the same configuration and data (see `fingerprint.rs`).
-    pub fingerprint: u64,
-}
-
-impl Probe {
-    /// Mean arrivals per second this replica plans (the fleet's over the shard count).
-    pub fn replica_rate(&self) -> Rate {
-        crate::arrival::mean_rate(&self.load).share(self.shard.count)
-    }
-}
-
 impl Plan {
     /// This replica's share of every probe: every N-th arrival, `max_in_flight` and the
     /// `min_rate` objective divided by N, so a fleet of N adds up to the configuration.
@@ -157,75 +109,13 @@ impl Plan {
     }
 }
 
-/// When a probe runs.
-#[derive(Debug, Clone)]
-pub enum Schedule {
-    /// One endless run from start-up.
-    Continuous,
-    /// A run of `run_for` at start-up and then every `every`.
-    Every {
-        /// Interval between run starts.
-        every: Duration,
-        /// Length of a run (≤ `every`).
-        run_for: Duration,
-    },
-    /// A run of `run_for` at each occurrence.
-    Cron {
-        /// The parsed expression.
-        cron: Box<croner::Cron>,
-        /// Length of a run.
-        run_for: Duration,
-    },
-}
-
-/// Every problem found in a config, each naming its YAML path.
-#[derive(Debug, thiserror::Error)]
-pub struct PlanError {
-    /// The problems, in config order.
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lines: Vec<String> = self.problems.iter().map(Problem::to_string).collect();
-        f.write_str(&lines.join("\n"))
-    }
-}
-
-/// One validation failure.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Problem {
-    /// YAML path of the offending value, e.g. `probes[0].load.rate`.
-    pub field: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-/// Collects problems while a plan is built, so all of them are reported together.
-#[derive(Default)]
-struct Problems(Vec<Problem>);
-
-impl Problems {
-    fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(Problem {
-            field: field.into(),
-            reason: reason.into(),
-        });
-    }
-
-    /// Keeps `result`'s value, or records its error under `field`.
-    fn check<T, E: fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
-        result.map_err(|e| self.add(field, e.to_string())).ok()
-    }
-}
-
 impl TryFrom<Config> for Plan {
     type Error = PlanError;
 
     fn try_from(config: Config) -> Result<Self, PlanError> {
         let mut problems = Problems::default();
-        let global = build_global(&config.global, &mut problems);
+        let mut at = At::root(&mut problems);
+        let global = build_global(at.key("global"), &config.global);
         let probe_steps: usize = config
             .probes
             .iter()
@@ -235,37 +125,34 @@ impl TryFrom<Config> for Plan {
             })
             .sum();
         if probe_steps > MAX_PROBE_STEPS {
-            let reason = format!(
+            at.key("probes").add(format!(
                 "{probe_steps} probe steps; at most {MAX_PROBE_STEPS} (each is a set of series)"
-            );
-            problems.add("probes", reason);
+            ));
         }
         let demo = config
             .demo
-            .and_then(|d| target::build_demo(d, &mut problems));
+            .and_then(|d| target::build_demo(at.key("demo"), d));
         let targets: Vec<Arc<Target>> = config
             .targets
             .iter()
-            .filter_map(|(name, t)| target::build_target(name, t, &mut problems).map(Arc::new))
+            .filter_map(|(name, t)| {
+                target::build_target(at.key("targets").key(name), name, t).map(Arc::new)
+            })
             .collect();
         let mut seen = BTreeSet::new();
         let mut probes = Vec::new();
         for (i, probe) in config.probes.iter().enumerate() {
-            let field = format!("probes[{i}]");
+            let mut at = at.index("probes", i);
             if !seen.insert(probe.name.clone()) {
-                problems.add(
-                    format!("{field}.name"),
-                    format!("duplicate probe name `{}`", probe.name),
-                );
+                at.key("name")
+                    .add(format!("duplicate probe name `{}`", probe.name));
             }
-            if let Some(p) = build_probe(&field, probe, &targets, &config.base_dir, &mut problems) {
+            if let Some(p) = probe::build_probe(at, probe, &targets, &config.base_dir) {
                 probes.push(Arc::new(p));
             }
         }
-        if !problems.0.is_empty() {
-            return Err(PlanError {
-                problems: problems.0,
-            });
+        if let Some(error) = problems.into_error() {
+            return Err(error);
         }
         let latency_buckets = latency_buckets(&probes);
         Ok(Plan {
@@ -278,141 +165,22 @@ impl TryFrom<Config> for Plan {
     }
 }
 
-fn build_probe(
-    field: &str,
-    p: &ProbeConfig,
-    targets: &[Arc<Target>],
-    base_dir: &Path,
-    problems: &mut Problems,
-) -> Option<Probe> {
-    check_name(&format!("{field}.name"), &p.name, problems);
-    let Some(target) = targets.iter().find(|t| t.name == p.target).cloned() else {
-        problems.add(
-            format!("{field}.target"),
-            format!("unknown target `{}`", p.target),
-        );
-        return None;
-    };
-    let schedule = probe::build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
-    let model = match &p.replay {
-        // A replay's timing comes from its log, loaded below.
-        Some(_) => {
-            load::check_replay_load(&format!("{field}.load"), &p.load, problems);
-            None
-        }
-        None => load::build_load(&format!("{field}.load"), &p.load, problems),
-    };
-    if p.load.max_in_flight == 0 {
-        problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
+/// The settings of `global`, or `None` after recording what is wrong with them.
+fn build_global(mut at: At<'_>, global: &GlobalConfig) -> Option<Global> {
+    let before = at.recorded();
+    if global.report_interval.is_zero() {
+        at.key("report_interval").add("must be above zero");
     }
-    let slo = slo::build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
-    let data = p
-        .data
-        .as_ref()
-        .and_then(|d| problems.check(&format!("{field}.data"), Feeder::load(d, base_dir)));
-    let replay = p.replay.as_ref().and_then(|r| {
-        probe::build_replay(
-            &format!("{field}.replay"),
-            p,
-            r,
-            &target,
-            base_dir,
-            problems,
-        )
-    });
-    let no_steps = || steps::BuiltSteps {
-        steps: None,
-        variables: Vec::new(),
-        scenarios: Vec::new(),
-    };
-    let built = match (&replay, &p.replay) {
-        (Some(replay), _) => steps::BuiltSteps {
-            steps: Some(replay.steps(&target)),
-            ..no_steps()
-        },
-        // The replay's own error says what is wrong; its probe has no steps to check.
-        (None, Some(_)) => no_steps(),
-        (None, None) => steps::build_steps(field, p, &target, data.as_ref(), problems),
-    };
-    let model = match &replay {
-        Some(replay) => Some(LoadModel::Replay(replay.timing())),
-        None => model,
-    };
-    let fingerprint = fingerprint::Fingerprint::default()
-        .debug(p)
-        .hash(&target.fingerprint)
-        .hash(&data.as_ref().map(Feeder::content_hash))
-        .debug(&replay.as_ref().map(|r| &r.entries))
-        .finish();
-    let (schedule, model, steps) = (schedule?, model?, built.steps?);
-    let mix_seed = p.load.seed.unwrap_or_else(|| fastrand::u64(..));
-    // Checked last, and only for an otherwise whole probe: its problems come after the
-    // others' and are not reported for a probe that cannot run anyway.
-    let guard = match &p.guard {
-        Some(g) => Some(guard::build_guard(&format!("{field}.guard"), g, problems)?),
-        None => None,
-    };
-    Some(Probe {
-        fingerprint,
-        name: p.name.clone(),
-        target,
-        schedule,
-        load: LoadProfile {
-            model,
-            seed: p.load.seed,
-        },
-        shard: Shard::WHOLE,
-        max_in_flight: p.load.max_in_flight,
-        steps,
-        variables: built.variables,
-        scenarios: built.scenarios,
-        mix_seed,
-        data,
-        replay,
-        slo: slo?,
-        guard,
+    let max_rate = global.max_rate.map(Rate::positive);
+    if max_rate.is_some_and(|r| r.is_none()) {
+        at.key("max_rate")
+            .add("must be a number above 0 (arrivals per second)");
+    }
+    (at.recorded() == before).then(|| Global {
+        drain_timeout: global.drain_timeout,
+        report_interval: global.report_interval,
+        max_rate: max_rate.flatten(),
     })
-}
-
-/// Parses configured headers; values are marked sensitive so no `Debug` print shows them.
-fn header_map(
-    field: &str,
-    headers: &BTreeMap<String, String>,
-    problems: &mut Problems,
-) -> Option<HeaderMap> {
-    let mut map = HeaderMap::new();
-    let mut ok = true;
-    for (key, value) in headers {
-        let name = problems.check(
-            &format!("{field}.{key}"),
-            HeaderName::from_bytes(key.as_bytes()),
-        );
-        let value = problems.check(&format!("{field}.{key}"), HeaderValue::from_str(value));
-        match (name, value) {
-            (Some(name), Some(mut value)) => {
-                value.set_sensitive(true);
-                map.insert(name, value);
-            }
-            _ => ok = false,
-        }
-    }
-    ok.then_some(map)
-}
-
-/// Names become label values and must stay tidy: `[a-z][a-z0-9_]*`.
-fn check_name(field: &str, name: &str, problems: &mut Problems) {
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
-        problems.add(field, format!("`{name}` must match [a-z][a-z0-9_]*"));
-    }
-}
-
-fn check_ratio(field: &str, ratio: Option<f64>, problems: &mut Problems) {
-    if ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
-        problems.add(field, "must be a ratio between 0 and 1");
-    }
 }
 
 /// The base layout plus every SLO latency threshold, so "fraction under the SLO" is exact.

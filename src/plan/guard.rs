@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use super::problems::{At, check_ratio};
 use super::rate::Rate;
-use super::{Problems, check_ratio};
 use crate::config::GuardConfig;
 
 /// When a probe stops loading a failing target, and how it comes back (`guard.rs` runs it).
@@ -34,45 +34,34 @@ pub struct PauseAbove {
 }
 
 /// The settings of `g`, or `None` after recording what is wrong with them.
-pub(super) fn build_guard(
-    field: &str,
-    g: &GuardConfig,
-    problems: &mut Problems,
-) -> Option<GuardSettings> {
-    let before = problems.0.len();
+pub(super) fn build_guard(mut at: At<'_>, g: &GuardConfig) -> Option<GuardSettings> {
+    let before = at.recorded();
+    let mut pause_above = at.key("pause_above");
+    check_ratio(pause_above.key("error_ratio"), g.pause_above.error_ratio);
     check_ratio(
-        &format!("{field}.pause_above.error_ratio"),
-        g.pause_above.error_ratio,
-        problems,
-    );
-    check_ratio(
-        &format!("{field}.pause_above.throttled_ratio"),
+        pause_above.key("throttled_ratio"),
         g.pause_above.throttled_ratio,
-        problems,
     );
     for (key, value) in [("window", g.window), ("cooldown", g.cooldown)] {
         if value.is_zero() {
-            problems.add(format!("{field}.{key}"), "must be above zero");
+            at.key(key).add("must be above zero");
         }
     }
     let canary_rate = Rate::positive(g.canary_rate);
     if canary_rate.is_none() {
-        problems.add(
-            format!("{field}.canary_rate"),
-            "must be a number above 0 (arrivals per second)",
-        );
+        at.key("canary_rate")
+            .add("must be a number above 0 (arrivals per second)");
     }
     if g.min_requests == 0 {
-        problems.add(format!("{field}.min_requests"), "must be at least 1");
+        at.key("min_requests").add("must be at least 1");
     }
     // A canary window with fewer requests than min_requests could never trip again.
     if g.canary_rate * g.window.as_secs_f64() < g.min_requests as f64 {
-        problems.add(
-            format!("{field}.canary_rate"),
+        at.key("canary_rate").add(
             "canary_rate × window must reach min_requests, or a canary could never pause the probe again",
         );
     }
-    if problems.0.len() != before {
+    if at.recorded() != before {
         return None;
     }
     Some(GuardSettings {

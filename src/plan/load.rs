@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Problems;
+use super::problems::At;
 use super::rate::Rate;
 use crate::config::LoadConfig;
 
@@ -96,47 +96,42 @@ pub struct Burst {
 
 /// The model of `load`, or `None` after recording what is wrong with it. A replay probe's
 /// load is checked by [`check_replay_load`] instead: its model comes from the log.
-pub(super) fn build_load(
-    field: &str,
-    load: &LoadConfig,
-    problems: &mut Problems,
-) -> Option<LoadModel> {
-    let before = problems.0.len();
+pub(super) fn build_load(mut at: At<'_>, load: &LoadConfig) -> Option<LoadModel> {
+    let before = at.recorded();
     let rate = match (load.rate, load.stages.is_empty(), &load.burst) {
         (Some(rate), true, _) => {
             let parsed = Rate::positive(rate);
             if parsed.is_none() {
-                problems.add(
-                    format!("{field}.rate"),
-                    "must be a number above 0 (arrivals per second)",
-                );
+                at.key("rate")
+                    .add("must be a number above 0 (arrivals per second)");
             }
             parsed
         }
         (Some(_), false, _) => {
-            problems.add(field, "give either `rate` or `stages`, not both");
+            at.add("give either `rate` or `stages`, not both");
             None
         }
         (None, true, None) => {
-            problems.add(field, "needs `rate`, `stages` or `burst`");
+            at.add("needs `rate`, `stages` or `burst`");
             None
         }
         (None, _, _) => None,
     };
-    let stages = build_stages(field, load, problems);
+    let stages = build_stages(at.reborrow(), load);
     let burst = load.burst.as_ref().map(|b| {
+        let mut at = at.key("burst");
         if b.size == 0 {
-            problems.add(format!("{field}.burst.size"), "must be at least 1");
+            at.key("size").add("must be at least 1");
         }
         if b.every.is_some_and(|e| e.is_zero()) {
-            problems.add(format!("{field}.burst.every"), "must be above zero");
+            at.key("every").add("must be above zero");
         }
         Burst {
             size: b.size,
             every: b.every,
         }
     });
-    if problems.0.len() != before {
+    if at.recorded() != before {
         return None;
     }
     let arrivals = load.arrivals;
@@ -159,25 +154,23 @@ pub(super) fn build_load(
 }
 
 /// Records a replay probe's `load` that sets a shape of its own.
-pub(super) fn check_replay_load(field: &str, load: &LoadConfig, problems: &mut Problems) {
+pub(super) fn check_replay_load(mut at: At<'_>, load: &LoadConfig) {
     if load.rate.is_some() || !load.stages.is_empty() || load.burst.is_some() {
-        problems.add(field, "a replay takes its timing from the log (or `replay.rate`): no `rate`, `stages` or `burst`");
+        at.add("a replay takes its timing from the log (or `replay.rate`): no `rate`, `stages` or `burst`");
     }
 }
 
 /// The stages of `load` (an invalid one is left out, after recording why).
-fn build_stages(field: &str, load: &LoadConfig, problems: &mut Problems) -> Vec<Stage> {
+fn build_stages(mut at: At<'_>, load: &LoadConfig) -> Vec<Stage> {
     let mut stages = Vec::new();
     for (i, stage) in load.stages.iter().enumerate() {
+        let mut at = at.index("stages", i);
         let rate = Rate::new(stage.rate);
         if rate.is_none() {
-            problems.add(
-                format!("{field}.stages[{i}].rate"),
-                "must be a number of 0 or more",
-            );
+            at.key("rate").add("must be a number of 0 or more");
         }
         if stage.run_for.is_zero() {
-            problems.add(format!("{field}.stages[{i}].for"), "must be above zero");
+            at.key("for").add("must be above zero");
         }
         if let Some(rate) = rate {
             stages.push(Stage {
@@ -188,10 +181,8 @@ fn build_stages(field: &str, load: &LoadConfig, problems: &mut Problems) -> Vec<
     }
     // Judged on the values as written, so a negative rate also counts as no rate.
     if !load.stages.is_empty() && load.stages.iter().all(|s| s.rate <= 0.0) {
-        problems.add(
-            format!("{field}.stages"),
-            "at least one stage needs a rate above 0",
-        );
+        at.key("stages")
+            .add("at least one stage needs a rate above 0");
     }
     stages
 }

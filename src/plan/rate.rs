@@ -53,3 +53,20 @@ impl fmt::Display for Rate {
         fmt::Display::fmt(&self.0, f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_finite_and_zero_or_more_and_positive_excludes_zero() {
+        assert_eq!(Rate::new(0.0), Some(Rate::ZERO));
+        assert!(Rate::new(-1.0).is_none() && Rate::new(f64::NAN).is_none());
+        assert!(Rate::new(f64::INFINITY).is_none());
+        assert!(Rate::positive(0.0).is_none());
+        assert_eq!(
+            Rate::positive(3.0).map(|r| r.share(3).per_second()),
+            Some(1.0)
+        );
+    }
+}

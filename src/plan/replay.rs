@@ -16,8 +16,11 @@ use regex::Regex;
 
 use super::data::{MAX_FILE_BYTES, MAX_ROWS};
 use super::load::ReplayTiming;
+use super::problems::{At, check_name};
 use super::rate::Rate;
-use crate::config::{ReplayConfig, ReplayFormat};
+use super::steps::{Expect, Step};
+use super::target::Target;
+use crate::config::{ProbeConfig, ReplayConfig, ReplayFormat};
 
 /// Unparseable lines logged with their number at load (the rest are only counted).
 const LOGGED_BAD_LINES: usize = 5;
@@ -54,6 +57,34 @@ pub struct Replay {
     pub rate: Option<Rate>,
     /// Start over at the end.
     pub looped: bool,
+}
+
+/// The log of replay probe `p`, which must not also have steps, a mix or data (nor a
+/// load shape: see `load::check_replay_load`).
+pub(super) fn build_replay(
+    mut at: At<'_>,
+    p: &ProbeConfig,
+    config: &ReplayConfig,
+    target: &Target,
+    base_dir: &Path,
+) -> Option<Replay> {
+    if p.request.is_some() || !p.steps.is_empty() || !p.mix.is_empty() || p.data.is_some() {
+        at.add("a replay takes its requests from the log: no `steps`, `request`, `mix` or `data`");
+        return None;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, route) in config.routes.iter().enumerate() {
+        let mut route_at = at.index("routes", i);
+        let mut name = route_at.key("name");
+        check_name(name.reborrow(), &route.name);
+        if !seen.insert(&route.name) {
+            name.add(format!("duplicate route name `{}`", route.name));
+        }
+        if route.name == "other" {
+            name.add("`other` is the fallback route's name");
+        }
+    }
+    at.check(Replay::load(config, base_dir, &target.url))
 }
 
 /// A parsed line before filtering.
@@ -128,7 +159,7 @@ impl Replay {
 
     /// One step per route (and `other`), labelled with the route's name; the runner fills
     /// in each entry's method, URL, headers and body.
-    pub fn steps(&self, target: &super::Target) -> Vec<super::Step> {
+    pub fn steps(&self, target: &Target) -> Vec<Step> {
         let mut headers = target.headers.clone();
         headers
             .entry(http::header::USER_AGENT)
@@ -138,7 +169,7 @@ impl Replay {
             )));
         self.routes
             .iter()
-            .map(|name| super::Step {
+            .map(|name| Step {
                 name: name.clone(),
                 method: Method::GET,
                 uri: target.url.clone(),
@@ -147,7 +178,7 @@ impl Replay {
                 header_templates: Vec::new(),
                 body: Bytes::new(),
                 body_template: None,
-                expect: super::Expect::default(),
+                expect: Expect::default(),
                 extract: Vec::new(),
                 always: false,
                 max_body_bytes: super::DEFAULT_MAX_BODY_BYTES,

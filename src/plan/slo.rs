@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use super::problems::{At, check_ratio};
 use super::rate::Rate;
-use super::{Problems, check_ratio};
 use crate::config::SloConfig;
 
 /// A probe's performance targets; an absent one is not judged.
@@ -26,24 +26,16 @@ pub struct Slo {
 
 /// The targets of `slo` (the default when absent), or `None` after recording what is
 /// wrong with them.
-pub(super) fn build_slo(
-    field: &str,
-    slo: Option<&SloConfig>,
-    problems: &mut Problems,
-) -> Option<Slo> {
+pub(super) fn build_slo(mut at: At<'_>, slo: Option<&SloConfig>) -> Option<Slo> {
     let Some(slo) = slo else {
         return Some(Slo::default());
     };
-    let before = problems.0.len();
-    check_ratio(&format!("{field}.error_ratio"), slo.error_ratio, problems);
-    check_ratio(
-        &format!("{field}.throttled_ratio"),
-        slo.throttled_ratio,
-        problems,
-    );
+    let before = at.recorded();
+    check_ratio(at.key("error_ratio"), slo.error_ratio);
+    check_ratio(at.key("throttled_ratio"), slo.throttled_ratio);
     let min_rate = slo.min_rate.map(Rate::positive);
     if min_rate.is_some_and(|r| r.is_none()) {
-        problems.add(format!("{field}.min_rate"), "must be a number above 0");
+        at.key("min_rate").add("must be a number above 0");
     }
     for (key, value) in [
         ("p95", slo.p95),
@@ -51,10 +43,10 @@ pub(super) fn build_slo(
         ("recovery", slo.recovery),
     ] {
         if value.is_some_and(|d| d.is_zero()) {
-            problems.add(format!("{field}.{key}"), "must be above zero");
+            at.key(key).add("must be above zero");
         }
     }
-    (problems.0.len() == before).then(|| Slo {
+    (at.recorded() == before).then(|| Slo {
         p95: slo.p95,
         p99: slo.p99,
         error_ratio: slo.error_ratio,
