@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::plan::{ArrivalProcess, LoadProfile, Ramp, ReplayTiming, Shard};
+use crate::plan::{
+    ArrivalProcess, Burst, LoadModel, LoadProfile, Ramp, Rate, ReplayTiming, Shard, Stage,
+};
 
 /// One planned arrival.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,7 +25,7 @@ pub struct Arrival {
 #[derive(Debug, Clone)]
 enum Intensity {
     /// A constant rate (kept apart so `k / rate` stays exact).
-    Constant(f64),
+    Constant(Rate),
     /// Stages repeated for the length of the run.
     Cycle {
         /// Pieces of linear rate, in order, covering one cycle.
@@ -67,44 +69,47 @@ impl Segment {
 }
 
 impl Intensity {
-    fn from_profile(profile: &LoadProfile) -> Option<Self> {
-        if let Some(rate) = profile.rate {
-            return Some(Intensity::Constant(rate.per_second()));
-        }
-        if profile.stages.is_empty() {
-            return None;
-        }
+    /// Λ of stages repeated for the length of the run.
+    fn stages(stages: &[Stage], ramp: Ramp) -> Self {
         let mut segments = Vec::new();
         let (mut start, mut before, mut previous) = (0.0, 0.0, 0.0);
-        for stage in &profile.stages {
-            let from = if profile.ramp == Ramp::Linear {
-                previous
-            } else {
-                stage.rate
-            };
+        for stage in stages {
+            let rate = stage.rate.per_second();
+            let from = if ramp == Ramp::Linear { previous } else { rate };
             let segment = Segment {
                 start,
                 length: stage.length.as_secs_f64(),
                 from,
-                to: stage.rate,
+                to: rate,
                 before,
             };
             start += segment.length;
             before += segment.arrivals();
-            previous = stage.rate;
+            previous = rate;
             segments.push(segment);
         }
-        Some(Intensity::Cycle {
+        Intensity::Cycle {
             segments,
             length: start,
             arrivals: before,
-        })
+        }
+    }
+
+    /// Mean arrivals per second: the rate, or the average over a cycle.
+    fn mean_rate(&self) -> Rate {
+        match self {
+            Intensity::Constant(rate) => *rate,
+            Intensity::Cycle {
+                length, arrivals, ..
+            } => Rate::new(arrivals / length)
+                .expect("stages last above zero and have finite rates of 0 or more"),
+        }
     }
 
     /// Seconds at which Λ reaches `level`.
     fn time_of(&self, level: f64) -> f64 {
         match self {
-            Intensity::Constant(rate) => level / rate,
+            Intensity::Constant(rate) => level / rate.per_second(),
             Intensity::Cycle {
                 segments,
                 length,
@@ -125,7 +130,7 @@ impl Intensity {
     /// The planned rate `t` seconds into the run.
     fn rate_at(&self, t: f64) -> f64 {
         match self {
-            Intensity::Constant(rate) => *rate,
+            Intensity::Constant(rate) => rate.per_second(),
             Intensity::Cycle {
                 segments, length, ..
             } => {
@@ -142,29 +147,36 @@ impl Intensity {
 }
 
 /// Mean arrivals per second of the whole fleet: the rate, or the stages' average over a
-/// cycle, plus bursts spread over their interval.
-pub fn mean_rate(profile: &LoadProfile) -> f64 {
-    if let Some(replay) = &profile.replay {
-        return replay_rate(replay);
+/// cycle, plus bursts spread over their interval; a replay's fixed rate, or its log's.
+pub fn mean_rate(profile: &LoadProfile) -> Rate {
+    match &profile.model {
+        LoadModel::Constant { rate, burst, .. } => *rate + burst_rate(burst.as_ref()),
+        LoadModel::Stages {
+            stages,
+            ramp,
+            burst,
+            ..
+        } => Intensity::stages(stages, *ramp).mean_rate() + burst_rate(burst.as_ref()),
+        LoadModel::Burst(burst) => burst_rate(Some(burst)),
+        LoadModel::Replay(replay) => replay_rate(replay),
     }
-    let regular = match Intensity::from_profile(profile) {
-        Some(Intensity::Constant(rate)) => rate,
-        Some(Intensity::Cycle {
-            length, arrivals, ..
-        }) => arrivals / length,
-        None => 0.0,
-    };
-    let bursts = profile
-        .burst
+}
+
+/// Burst arrivals per second; 0 for one burst per run, which has no interval to spread over.
+fn burst_rate(burst: Option<&Burst>) -> Rate {
+    burst
         .and_then(|b| b.every.map(|every| f64::from(b.size) / every.as_secs_f64()))
-        .unwrap_or(0.0);
-    regular + bursts
+        .map_or(Rate::ZERO, |rate| {
+            Rate::new(rate).expect("a burst interval is above zero")
+        })
 }
 
 /// Entries per second of a replay: its fixed rate, or the log's over one pass.
-fn replay_rate(replay: &ReplayTiming) -> f64 {
+fn replay_rate(replay: &ReplayTiming) -> Rate {
     replay.rate.unwrap_or_else(|| {
-        replay.offsets.len() as f64 / replay_cycle(replay).as_secs_f64() * replay.speed
+        let logged =
+            replay.offsets.len() as f64 / replay_cycle(replay).as_secs_f64() * replay.speed;
+        Rate::new(logged).expect("a pass lasts a second or more and the speed is above zero")
     })
 }
 
@@ -188,7 +200,7 @@ fn replay_offset(replay: &ReplayTiming, index: u64) -> Option<Duration> {
         return None;
     }
     match replay.rate {
-        Some(rate) => Some(Duration::from_secs_f64(index as f64 / rate)),
+        Some(rate) => Some(Duration::from_secs_f64(index as f64 / rate.per_second())),
         None => {
             let logged =
                 replay_cycle(replay) * pass as u32 + replay.offsets[(index % entries) as usize];
@@ -227,14 +239,37 @@ struct BurstState {
 impl Arrivals {
     /// The arrivals of a run of `profile` for `run_for` (or forever), for `shard`.
     pub fn new(profile: &LoadProfile, shard: Shard, run_for: Option<Duration>) -> Self {
-        let poisson = (profile.arrivals == ArrivalProcess::Poisson).then(|| {
+        let (intensity, replay, process, burst) = match &profile.model {
+            LoadModel::Constant {
+                rate,
+                arrivals,
+                burst,
+            } => (Some(Intensity::Constant(*rate)), None, *arrivals, *burst),
+            LoadModel::Stages {
+                stages,
+                ramp,
+                arrivals,
+                burst,
+            } => (
+                Some(Intensity::stages(stages, *ramp)),
+                None,
+                *arrivals,
+                *burst,
+            ),
+            LoadModel::Burst(burst) => (None, None, ArrivalProcess::Uniform, Some(*burst)),
+            // A replay's entries are numbered in order: its arrivals are never random.
+            LoadModel::Replay(replay) => {
+                (None, Some(replay.clone()), ArrivalProcess::Uniform, None)
+            }
+        };
+        let poisson = (process == ArrivalProcess::Poisson).then(|| {
             // Each replica draws its own sequence from the configured (or a random) seed.
             let seed = profile.seed.unwrap_or_else(|| fastrand::u64(..));
             fastrand::Rng::with_seed(
                 seed ^ u64::from(shard.index).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             )
         });
-        let burst = profile.burst.map(|b| BurstState {
+        let burst = burst.map(|b| BurstState {
             // Bursts are split across replicas like everything else.
             size: b.size.div_ceil(shard.count),
             every: b.every,
@@ -242,8 +277,8 @@ impl Arrivals {
             left: b.size.div_ceil(shard.count),
         });
         let mut arrivals = Self {
-            intensity: Intensity::from_profile(profile),
-            replay: profile.replay.clone(),
+            intensity,
+            replay,
             poisson,
             shard,
             run_for,
@@ -261,20 +296,23 @@ impl Arrivals {
         match &mut self.poisson {
             // A replica with 1/N of the rate: exponential gaps N times as long, in Λ.
             Some(rng) => self.level + -(1.0 - rng.f64()).ln() * count,
-            None => (self.index * u64::from(self.shard.count) + u64::from(self.shard.index)) as f64,
+            None => self.shard.fleet_iteration(self.index) as f64,
         }
     }
 
     /// The planned arrivals per second of this replica `offset` into the run (bursts aside).
-    pub fn rate_at(&self, offset: Duration) -> f64 {
+    pub fn rate_at(&self, offset: Duration) -> Rate {
         if let Some(replay) = &self.replay {
-            return replay_rate(replay) / f64::from(self.shard.count);
+            return replay_rate(replay).share(self.shard.count);
         }
         let fleet = self
             .intensity
             .as_ref()
             .map_or(0.0, |i| i.rate_at(offset.as_secs_f64()));
-        fleet / f64::from(self.shard.count)
+        // A linear ramp between finite rates of 0 or more stays one.
+        Rate::new(fleet)
+            .unwrap_or(Rate::ZERO)
+            .share(self.shard.count)
     }
 
     fn regular_offset(&self) -> Option<Duration> {

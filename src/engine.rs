@@ -15,12 +15,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, ClientError, HttpClient};
-use crate::config::GlobalConfig;
 use crate::control::{ReloadSummary, RunNowError};
 use crate::guard::RateCap;
 use crate::memory::MemorySampler;
 use crate::metrics::Metrics;
-use crate::plan::{Plan, Probe, Schedule, Target};
+use crate::plan::{Global, Plan, Probe, Schedule, Target};
 use crate::recorder::{Recorder, TargetRecorder};
 use crate::runner::Runner;
 use crate::scheduler::{ProbeSchedule, ScheduleHandle, ScheduleSettings, TimerKind};
@@ -66,7 +65,7 @@ struct ProbeEntry {
 pub struct Engine {
     metrics: Arc<Metrics>,
     status: Arc<StatusBoard>,
-    global: Option<GlobalConfig>,
+    global: Option<Global>,
     rate_cap: Option<Arc<RateCap>>,
     targets: HashMap<String, TargetEntry>,
     /// In plan order.

@@ -15,8 +15,8 @@ use std::time::Duration;
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 use tokio::time::Instant;
 
-use crate::config::GuardConfig;
 use crate::outcome::{Outcome, Reason};
+use crate::plan::{GuardSettings, Rate};
 use crate::report::IterationReport;
 
 /// Why the guard paused a probe.
@@ -64,8 +64,9 @@ pub struct RateCap {
 }
 
 impl RateCap {
-    /// A cap of `per_second` arrivals.
-    pub fn new(per_second: f64, now: Instant) -> Self {
+    /// A cap of `rate` arrivals.
+    pub fn new(rate: Rate, now: Instant) -> Self {
+        let per_second = rate.per_second();
         Self {
             per_second,
             bucket: Mutex::new((per_second.max(1.0), now)),
@@ -157,7 +158,7 @@ struct Second {
 pub struct Guard {
     /// The probe's name, for logs.
     probe: String,
-    config: GuardConfig,
+    config: GuardSettings,
     state: Mutex<State>,
 }
 
@@ -178,7 +179,7 @@ impl Guard {
     }
 
     /// The guard of probe `probe` with `config`, running at full rate.
-    pub fn new(probe: &str, config: GuardConfig) -> Self {
+    pub fn new(probe: &str, config: GuardSettings) -> Self {
         Self {
             probe: probe.to_owned(),
             config,
@@ -216,7 +217,7 @@ impl Guard {
                     if now < next {
                         return false;
                     }
-                    let gap = Duration::from_secs_f64(1.0 / self.config.canary_rate);
+                    let gap = Duration::from_secs_f64(1.0 / self.config.canary_rate.per_second());
                     state.phase = Phase::Canary {
                         until,
                         next: next.max(now - gap) + gap,

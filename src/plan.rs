@@ -3,35 +3,55 @@
 //!
 //! Building a [`Plan`] checks every rule that can be checked before any load flows, and
 //! reports every problem at once, each naming its YAML path (`probes[1].load.rate`), so a
-//! config is fixed in one round trip. Nothing downstream parses a string again.
+//! config is fixed in one round trip. Nothing downstream parses a string again, and no
+//! `config` struct survives into run time.
+//!
+//! Layout, one role per file:
+//! * `plan.rs`: the [`Plan`], its process-wide [`Global`] settings, building both from a
+//!   config, and the latency buckets.
+//! * `problems.rs`: the problem list, the YAML path builder and checks shared by sections.
+//! * `target.rs`: targets and the demo target. `probe.rs`: a probe and its builder.
+//! * `schedule.rs`, `load.rs`, `rate.rs`, `slo.rs`, `guard.rs`: what a probe's `schedule`,
+//!   `load`, `slo` and `guard` become; `shard.rs`: a replica's share of them.
+//! * `steps.rs` (with `steps/checks.rs`), `template.rs`, `data.rs`, `replay.rs`: what an
+//!   iteration sends: steps and their checks, templates, data rows, a replayed log.
+//! * `fingerprint.rs`: what a reload compares.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::path::Path;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
-
 mod data;
 mod fingerprint;
+mod guard;
 mod load;
 mod probe;
+mod problems;
+mod rate;
 mod replay;
+mod schedule;
 mod shard;
+mod slo;
 mod steps;
 mod target;
 mod template;
 
 pub use data::{Feeder, MAX_FILE_BYTES, MAX_ROWS, splitmix};
-pub use load::{ArrivalProcess, Burst, LoadProfile, Ramp, Rate, ReplayTiming, Stage};
+pub use guard::{GuardSettings, PauseAbove};
+pub use load::{ArrivalProcess, Burst, LoadModel, LoadProfile, Ramp, ReplayTiming, Stage};
+pub use probe::Probe;
+pub use problems::{PlanError, Problem};
+pub use rate::Rate;
 pub use replay::{Entry, Replay};
+pub use schedule::Schedule;
 pub use shard::{Shard, ShardError};
+pub use slo::Slo;
 pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Scenario, Step};
 pub use target::{Demo, MemoryPlan, MemorySource, ProcessSelector, Target};
 pub use template::{Escape, Template, Var};
 
-use crate::config::{Config, GlobalConfig, GuardConfig, ProbeConfig, SloConfig};
+use crate::config::{Config, GlobalConfig};
+use problems::{At, Problems};
 
 /// Probes × steps at most: each is a set of series and a fixed-size latency histogram, so
 /// this bounds memory and cardinality.
@@ -50,7 +70,7 @@ const BASE_LATENCY_BUCKETS: [f64; 14] = [
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Process-wide settings.
-    pub global: GlobalConfig,
+    pub global: Global,
     /// The in-process demo target, when configured (its address is loopback).
     pub demo: Option<Demo>,
     /// Targets that at least one probe uses, or that are declared.
@@ -61,46 +81,16 @@ pub struct Plan {
     pub latency_buckets: Vec<f64>,
 }
 
-/// A named, scheduled load against one target.
-#[derive(Debug, Clone)]
-pub struct Probe {
-    /// Config name: the `probe` label.
-    pub name: String,
-    /// The target every step is sent to.
-    pub target: Arc<Target>,
-    /// When runs happen.
-    pub schedule: Schedule,
-    /// How arrivals are spaced in a run, for the whole fleet (see `shard`).
-    pub load: LoadProfile,
-    /// This replica's share of the arrivals.
-    pub shard: Shard,
-    /// Iterations in flight at most; beyond it arrivals are dropped.
-    pub max_in_flight: usize,
-    /// Requests of one iteration, in order (at least one).
-    pub steps: Vec<Step>,
-    /// Names of the variables its steps extract, indexed by [`Var::Extracted`].
-    pub variables: Vec<String>,
-    /// Weighted scenarios, each a range of `steps`; empty without a mix.
-    pub scenarios: Vec<Scenario>,
-    /// Seed of the scenario choice.
-    pub mix_seed: u64,
-    /// Rows fed to iterations.
-    pub data: Option<Feeder>,
-    /// The access log it replays (its steps are then its routes).
-    pub replay: Option<Replay>,
-    /// Performance targets.
-    pub slo: SloConfig,
-    /// When to pause while the target is failing.
-    pub guard: Option<GuardConfig>,
-    /// Equal for two loads of the same configuration and data (see `fingerprint.rs`).
-    pub fingerprint: u64,
-}
-
-impl Probe {
-    /// Mean arrivals per second this replica plans (the fleet's over the shard count).
-    pub fn replica_rate(&self) -> f64 {
-        crate::arrival::mean_rate(&self.load) / f64::from(self.shard.count)
-    }
+/// Process-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    /// How long shutdown waits for in-flight iterations before it gives up on them.
+    pub drain_timeout: Duration,
+    /// How often a continuous probe closes its report window (above zero).
+    pub report_interval: Duration,
+    /// Cap on the arrivals per second of all probes together (above zero); beyond it
+    /// arrivals are dropped (reason `rate_cap`). No cap when absent.
+    pub max_rate: Option<Rate>,
 }
 
 impl Plan {
@@ -112,73 +102,10 @@ impl Plan {
             let mut sharded = Probe::clone(probe);
             sharded.shard = shard;
             sharded.max_in_flight = sharded.max_in_flight.div_ceil(count);
-            sharded.slo.min_rate = sharded.slo.min_rate.map(|r| r / f64::from(shard.count));
+            sharded.slo.min_rate = sharded.slo.min_rate.map(|r| r.share(shard.count));
             *probe = Arc::new(sharded);
         }
         self
-    }
-}
-
-/// When a probe runs.
-#[derive(Debug, Clone)]
-pub enum Schedule {
-    /// One endless run from start-up.
-    Continuous,
-    /// A run of `run_for` at start-up and then every `every`.
-    Every {
-        /// Interval between run starts.
-        every: Duration,
-        /// Length of a run (≤ `every`).
-        run_for: Duration,
-    },
-    /// A run of `run_for` at each occurrence.
-    Cron {
-        /// The parsed expression.
-        cron: Box<croner::Cron>,
-        /// Length of a run.
-        run_for: Duration,
-    },
-}
-
-/// Every problem found in a config, each naming its YAML path.
-#[derive(Debug, thiserror::Error)]
-pub struct PlanError {
-    /// The problems, in config order.
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lines: Vec<String> = self.problems.iter().map(Problem::to_string).collect();
-        f.write_str(&lines.join("\n"))
-    }
-}
-
-/// One validation failure.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Problem {
-    /// YAML path of the offending value, e.g. `probes[0].load.rate`.
-    pub field: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-/// Collects problems while a plan is built, so all of them are reported together.
-#[derive(Default)]
-struct Problems(Vec<Problem>);
-
-impl Problems {
-    fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(Problem {
-            field: field.into(),
-            reason: reason.into(),
-        });
-    }
-
-    /// Keeps `result`'s value, or records its error under `field`.
-    fn check<T, E: fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
-        result.map_err(|e| self.add(field, e.to_string())).ok()
     }
 }
 
@@ -187,19 +114,8 @@ impl TryFrom<Config> for Plan {
 
     fn try_from(config: Config) -> Result<Self, PlanError> {
         let mut problems = Problems::default();
-        if config.global.report_interval.is_zero() {
-            problems.add("global.report_interval", "must be above zero");
-        }
-        if config
-            .global
-            .max_rate
-            .is_some_and(|r| Rate::new(r).is_none())
-        {
-            problems.add(
-                "global.max_rate",
-                "must be a number above 0 (arrivals per second)",
-            );
-        }
+        let mut at = At::root(&mut problems);
+        let global = build_global(at.key("global"), &config.global);
         let probe_steps: usize = config
             .probes
             .iter()
@@ -209,41 +125,38 @@ impl TryFrom<Config> for Plan {
             })
             .sum();
         if probe_steps > MAX_PROBE_STEPS {
-            let reason = format!(
+            at.key("probes").add(format!(
                 "{probe_steps} probe steps; at most {MAX_PROBE_STEPS} (each is a set of series)"
-            );
-            problems.add("probes", reason);
+            ));
         }
         let demo = config
             .demo
-            .and_then(|d| target::build_demo(d, &mut problems));
+            .and_then(|d| target::build_demo(at.key("demo"), d));
         let targets: Vec<Arc<Target>> = config
             .targets
             .iter()
-            .filter_map(|(name, t)| target::build_target(name, t, &mut problems).map(Arc::new))
+            .filter_map(|(name, t)| {
+                target::build_target(at.key("targets").key(name), name, t).map(Arc::new)
+            })
             .collect();
         let mut seen = BTreeSet::new();
         let mut probes = Vec::new();
         for (i, probe) in config.probes.iter().enumerate() {
-            let field = format!("probes[{i}]");
+            let mut at = at.index("probes", i);
             if !seen.insert(probe.name.clone()) {
-                problems.add(
-                    format!("{field}.name"),
-                    format!("duplicate probe name `{}`", probe.name),
-                );
+                at.key("name")
+                    .add(format!("duplicate probe name `{}`", probe.name));
             }
-            if let Some(p) = build_probe(&field, probe, &targets, &config.base_dir, &mut problems) {
+            if let Some(p) = probe::build_probe(at, probe, &targets, &config.base_dir) {
                 probes.push(Arc::new(p));
             }
         }
-        if !problems.0.is_empty() {
-            return Err(PlanError {
-                problems: problems.0,
-            });
+        if let Some(error) = problems.into_error() {
+            return Err(error);
         }
         let latency_buckets = latency_buckets(&probes);
         Ok(Plan {
-            global: config.global,
+            global: global.expect("a global without problems is built"),
             demo,
             targets,
             probes,
@@ -252,136 +165,22 @@ impl TryFrom<Config> for Plan {
     }
 }
 
-fn build_probe(
-    field: &str,
-    p: &ProbeConfig,
-    targets: &[Arc<Target>],
-    base_dir: &Path,
-    problems: &mut Problems,
-) -> Option<Probe> {
-    check_name(&format!("{field}.name"), &p.name, problems);
-    let Some(target) = targets.iter().find(|t| t.name == p.target).cloned() else {
-        problems.add(
-            format!("{field}.target"),
-            format!("unknown target `{}`", p.target),
-        );
-        return None;
-    };
-    let schedule = probe::build_schedule(&format!("{field}.schedule"), &p.schedule, problems);
-    let load = load::build_load(
-        &format!("{field}.load"),
-        &p.load,
-        p.replay.is_some(),
-        problems,
-    );
-    if p.load.max_in_flight == 0 {
-        problems.add(format!("{field}.load.max_in_flight"), "must be at least 1");
+/// The settings of `global`, or `None` after recording what is wrong with them.
+fn build_global(mut at: At<'_>, global: &GlobalConfig) -> Option<Global> {
+    let before = at.recorded();
+    if global.report_interval.is_zero() {
+        at.key("report_interval").add("must be above zero");
     }
-    probe::build_slo(&format!("{field}.slo"), p.slo.as_ref(), problems);
-    let data = p
-        .data
-        .as_ref()
-        .and_then(|d| problems.check(&format!("{field}.data"), Feeder::load(d, base_dir)));
-    let replay = p.replay.as_ref().and_then(|r| {
-        probe::build_replay(
-            &format!("{field}.replay"),
-            p,
-            r,
-            &target,
-            base_dir,
-            problems,
-        )
-    });
-    let no_steps = || steps::BuiltSteps {
-        steps: None,
-        variables: Vec::new(),
-        scenarios: Vec::new(),
-    };
-    let built = match (&replay, &p.replay) {
-        (Some(replay), _) => steps::BuiltSteps {
-            steps: Some(replay.steps(&target)),
-            ..no_steps()
-        },
-        // The replay's own error says what is wrong; its probe has no steps to check.
-        (None, Some(_)) => no_steps(),
-        (None, None) => steps::build_steps(field, p, &target, data.as_ref(), problems),
-    };
-    let load = load.map(|mut load| {
-        load.replay = replay.as_ref().map(|r| ReplayTiming {
-            offsets: r.offsets(),
-            speed: r.speed,
-            rate: r.rate,
-            looped: r.looped,
-        });
-        load
-    });
-    let fingerprint = fingerprint::Fingerprint::default()
-        .debug(p)
-        .hash(&target.fingerprint)
-        .hash(&data.as_ref().map(Feeder::content_hash))
-        .debug(&replay.as_ref().map(|r| &r.entries))
-        .finish();
-    Some(Probe {
-        fingerprint,
-        name: p.name.clone(),
-        target,
-        schedule: schedule?,
-        load: load?,
-        shard: Shard::WHOLE,
-        max_in_flight: p.load.max_in_flight,
-        steps: built.steps?,
-        variables: built.variables,
-        scenarios: built.scenarios,
-        mix_seed: p.load.seed.unwrap_or_else(|| fastrand::u64(..)),
-        data,
-        replay,
-        slo: p.slo.clone().unwrap_or_default(),
-        guard: p
-            .guard
-            .clone()
-            .filter(|g| probe::check_guard(&format!("{field}.guard"), g, problems)),
+    let max_rate = global.max_rate.map(Rate::positive);
+    if max_rate.is_some_and(|r| r.is_none()) {
+        at.key("max_rate")
+            .add("must be a number above 0 (arrivals per second)");
+    }
+    (at.recorded() == before).then(|| Global {
+        drain_timeout: global.drain_timeout,
+        report_interval: global.report_interval,
+        max_rate: max_rate.flatten(),
     })
-}
-
-/// Parses configured headers; values are marked sensitive so no `Debug` print shows them.
-fn header_map(
-    field: &str,
-    headers: &BTreeMap<String, String>,
-    problems: &mut Problems,
-) -> Option<HeaderMap> {
-    let mut map = HeaderMap::new();
-    let mut ok = true;
-    for (key, value) in headers {
-        let name = problems.check(
-            &format!("{field}.{key}"),
-            HeaderName::from_bytes(key.as_bytes()),
-        );
-        let value = problems.check(&format!("{field}.{key}"), HeaderValue::from_str(value));
-        match (name, value) {
-            (Some(name), Some(mut value)) => {
-                value.set_sensitive(true);
-                map.insert(name, value);
-            }
-            _ => ok = false,
-        }
-    }
-    ok.then_some(map)
-}
-
-/// Names become label values and must stay tidy: `[a-z][a-z0-9_]*`.
-fn check_name(field: &str, name: &str, problems: &mut Problems) {
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
-        problems.add(field, format!("`{name}` must match [a-z][a-z0-9_]*"));
-    }
-}
-
-fn check_ratio(field: &str, ratio: Option<f64>, problems: &mut Problems) {
-    if ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
-        problems.add(field, "must be a ratio between 0 and 1");
-    }
 }
 
 /// The base layout plus every SLO latency threshold, so "fraction under the SLO" is exact.

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::guard::{Guard, GuardState};
 use crate::metrics::{DropReason, Metrics, ProbeMetrics};
-use crate::plan::Probe;
+use crate::plan::{Probe, Rate, Slo};
 use crate::report::{IterationReport, Recovery, RunReport, Window, WindowSpan, unix_seconds};
 use crate::status::{ProbeBoard, RunState, StatusBoard};
 
@@ -58,7 +58,7 @@ struct ReportState {
     window: Window,
     recovery: Option<Recovery>,
     /// What recovery is judged against.
-    slo: crate::config::SloConfig,
+    slo: Slo,
 }
 
 impl Recorder {
@@ -77,7 +77,7 @@ impl Recorder {
             metrics: metrics.resolve_probe(probe),
             status: status.fresh_probe(probe),
             guard: Guard::for_probe(probe),
-            measures_recovery: probe.load.burst.is_some(),
+            measures_recovery: probe.load.model.burst().is_some(),
             reports: Mutex::new(ReportState {
                 window,
                 recovery: None,
@@ -105,20 +105,20 @@ impl Recorder {
         self.reports.lock().expect("report lock is never poisoned")
     }
 
-    /// A run begins now, planning `per_second` arrivals, for `run_for` (or forever).
-    pub fn run_started(&self, per_second: f64, run_for: Option<Duration>) {
-        tracing::info!(probe = %self.probe, rate = per_second, run_for = ?run_for, "run started");
+    /// A run begins now, planning `rate` arrivals, for `run_for` (or forever).
+    pub fn run_started(&self, rate: Rate, run_for: Option<Duration>) {
+        tracing::info!(probe = %self.probe, rate = rate.per_second(), run_for = ?run_for, "run started");
         let now = SystemTime::now();
-        self.metrics.record_run_start(per_second);
+        self.metrics.record_run_start(rate);
         self.reports().window.open(now);
         self.status.set_state(RunState::Running {
             since: unix_seconds(now),
         });
     }
 
-    /// The schedule plans `per_second` arrivals now (stages and ramps change it in a run).
-    pub fn planned_rate(&self, per_second: f64) {
-        self.metrics.record_planned_rate(per_second);
+    /// The schedule plans `rate` arrivals now (stages and ramps change it in a run).
+    pub fn planned_rate(&self, rate: Rate) {
+        self.metrics.record_planned_rate(rate);
     }
 
     /// A wake-up's arrivals came due and were started or dropped.

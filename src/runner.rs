@@ -52,8 +52,7 @@ impl Runner {
     /// `iteration` of this replica, due at `intended_at`.
     pub async fn run_iteration(&self, intended_at: Instant, iteration: u64) -> IterationReport {
         let probe = &self.probe;
-        let fleet_iteration =
-            iteration * u64::from(probe.shard.count) + u64::from(probe.shard.index);
+        let fleet_iteration = probe.shard.fleet_iteration(iteration);
         if let Some(replay) = &probe.replay {
             return self
                 .replay_entry(replay, fleet_iteration, intended_at, iteration)

@@ -363,8 +363,7 @@ impl<I: Iterate> ProbeSchedule<I> {
 
     /// Whether this replica's iteration `iteration` would find no data row (`on_end: stop`).
     fn data_exhausted(&self, iteration: u64) -> bool {
-        let shard = self.probe.shard;
-        let fleet_iteration = iteration * u64::from(shard.count) + u64::from(shard.index);
+        let fleet_iteration = self.probe.shard.fleet_iteration(iteration);
         let limit = self.probe.data.as_ref().and_then(|d| d.iteration_limit());
         limit.is_some_and(|limit| fleet_iteration >= limit)
     }

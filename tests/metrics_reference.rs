@@ -55,7 +55,12 @@ fn populated_metrics() -> Metrics {
     for probe in &plan.probes {
         let handles = metrics.resolve_probe(probe);
         let steps = probe.steps.iter().map(|s| s.name.clone()).collect();
-        let mut window = Window::new(steps, probe.slo.clone(), 5.0, SystemTime::now());
+        let mut window = Window::new(
+            steps,
+            probe.slo.clone(),
+            probe.replica_rate(),
+            SystemTime::now(),
+        );
         let now = Instant::now();
         let report = IterationReport {
             scenario: 0,
@@ -73,7 +78,7 @@ fn populated_metrics() -> Metrics {
             }],
             trace_id: None,
         };
-        handles.record_run_start(5.0);
+        handles.record_run_start(probe.replica_rate());
         handles.record_arrivals(1);
         handles.record_dropped_arrivals(DropReason::MaxInFlight, 0);
         handles.record_iteration_start(Duration::from_micros(300));

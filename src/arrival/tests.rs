@@ -3,10 +3,19 @@
 use super::*;
 use crate::plan::{Burst, Rate, Stage};
 
+fn profile(model: LoadModel) -> LoadProfile {
+    LoadProfile { model, seed: None }
+}
+
 fn constant(per_second: f64) -> LoadProfile {
-    LoadProfile {
-        rate: Rate::new(per_second),
-        ..LoadProfile::default()
+    profile(constant_model(per_second, ArrivalProcess::Uniform, None))
+}
+
+fn constant_model(per_second: f64, arrivals: ArrivalProcess, burst: Option<Burst>) -> LoadModel {
+    LoadModel::Constant {
+        rate: Rate::positive(per_second).expect("above zero"),
+        arrivals,
+        burst,
     }
 }
 
@@ -20,15 +29,16 @@ fn stages(ramp: Ramp, stages: &[(f64, u64)]) -> LoadProfile {
     let stages = stages
         .iter()
         .map(|&(rate, secs)| Stage {
-            rate,
+            rate: Rate::new(rate).expect("0 or more"),
             length: Duration::from_secs(secs),
         })
         .collect();
-    LoadProfile {
+    profile(LoadModel::Stages {
         stages,
         ramp,
-        ..LoadProfile::default()
-    }
+        arrivals: ArrivalProcess::Uniform,
+        burst: None,
+    })
 }
 
 fn count_between(offsets: &[Duration], from: u64, to: u64) -> usize {
@@ -104,8 +114,14 @@ fn stages_repeat_for_the_length_of_the_run() {
         Shard::WHOLE,
         None,
     );
-    assert_eq!(arrivals.rate_at(Duration::from_millis(1500)), 20.0);
-    assert_eq!(arrivals.rate_at(Duration::from_millis(2500)), 10.0);
+    assert_eq!(
+        arrivals.rate_at(Duration::from_millis(1500)).per_second(),
+        20.0
+    );
+    assert_eq!(
+        arrivals.rate_at(Duration::from_millis(2500)).per_second(),
+        10.0
+    );
 }
 
 #[test]
@@ -134,16 +150,15 @@ fn linear_ramps_start_from_the_previous_stage() {
         count_between(&all, 0, 1)
     );
     let arrivals = Arrivals::new(&profile, Shard::WHOLE, None);
-    assert!((arrivals.rate_at(Duration::from_secs(1)) - 5.0).abs() < 1e-9);
+    assert!((arrivals.rate_at(Duration::from_secs(1)).per_second() - 5.0).abs() < 1e-9);
 }
 
 #[test]
 fn poisson_gaps_pass_a_kolmogorov_smirnov_test_against_the_exponential() {
     let rate = 100.0;
     let profile = LoadProfile {
-        arrivals: ArrivalProcess::Poisson,
+        model: constant_model(rate, ArrivalProcess::Poisson, None),
         seed: Some(42),
-        ..constant(rate)
     };
     let times: Vec<f64> = Arrivals::new(&profile, Shard::WHOLE, None)
         .take(10_001)
@@ -172,13 +187,14 @@ fn poisson_gaps_pass_a_kolmogorov_smirnov_test_against_the_exponential() {
 
 #[test]
 fn bursts_come_all_at_once_on_top_of_the_rate() {
-    let profile = LoadProfile {
-        burst: Some(Burst {
+    let profile = profile(constant_model(
+        2.0,
+        ArrivalProcess::Uniform,
+        Some(Burst {
             size: 3,
             every: Some(Duration::from_secs(1)),
         }),
-        ..constant(2.0)
-    };
+    ));
     let all: Vec<(u64, bool)> = Arrivals::new(&profile, Shard::WHOLE, Some(Duration::from_secs(2)))
         .map(|a| (a.offset.as_millis() as u64, a.burst))
         .collect();
@@ -199,13 +215,10 @@ fn bursts_come_all_at_once_on_top_of_the_rate() {
 
 #[test]
 fn a_burst_only_profile_bursts_once_per_run_without_every() {
-    let profile = LoadProfile {
-        burst: Some(Burst {
-            size: 4,
-            every: None,
-        }),
-        ..LoadProfile::default()
-    };
+    let profile = profile(LoadModel::Burst(Burst {
+        size: 4,
+        every: None,
+    }));
     let all = offsets(&profile, Duration::from_secs(60));
     assert_eq!(all, [Duration::ZERO; 4]);
 }

@@ -1,19 +1,19 @@
 //! The guard's state machine and the rate cap, on explicit instants.
 
 use super::*;
-use crate::config::PauseAboveConfig;
+use crate::plan::PauseAbove;
 use crate::report::StepReport;
 
-fn config() -> GuardConfig {
-    GuardConfig {
-        pause_above: PauseAboveConfig {
+fn config() -> GuardSettings {
+    GuardSettings {
+        pause_above: PauseAbove {
             error_ratio: Some(0.5),
             throttled_ratio: Some(0.9),
         },
         window: Duration::from_secs(10),
         min_requests: 4,
         cooldown: Duration::from_secs(60),
-        canary_rate: 1.0,
+        canary_rate: Rate::positive(1.0).expect("above zero"),
         respect_retry_after: true,
     }
 }
@@ -130,7 +130,7 @@ fn retry_after_holds_arrivals_for_that_long() {
 #[test]
 fn the_rate_cap_admits_its_rate_and_drops_the_rest() {
     let t0 = Instant::now();
-    let cap = RateCap::new(10.0, t0);
+    let cap = RateCap::new(Rate::positive(10.0).expect("above zero"), t0);
     let admitted = (0..100)
         .filter(|i| cap.try_take(t0 + Duration::from_millis(i * 10)))
         .count();

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::guard::TripReason;
 use crate::outcome::{Outcome, Reason};
-use crate::plan::Probe;
+use crate::plan::{Probe, Rate};
 use crate::report::{IterationReport, Percentile, RunReport};
 
 /// Pre-resolved handles of one probe.
@@ -182,15 +182,15 @@ impl ProbeMetrics {
         self.in_flight.dec();
     }
 
-    /// A run began, planning `per_second` arrivals.
-    pub fn record_run_start(&self, per_second: f64) {
+    /// A run began, planning `rate` arrivals.
+    pub fn record_run_start(&self, rate: Rate) {
         self.run_active.set(1);
-        self.arrival_rate.set(per_second);
+        self.arrival_rate.set(rate.per_second());
     }
 
-    /// The schedule plans `per_second` arrivals now (stages and ramps change it during a run).
-    pub fn record_planned_rate(&self, per_second: f64) {
-        self.arrival_rate.set(per_second);
+    /// The schedule plans `rate` arrivals now (stages and ramps change it during a run).
+    pub fn record_planned_rate(&self, rate: Rate) {
+        self.arrival_rate.set(rate.per_second());
     }
 
     /// A run's arrivals ended (its verdict comes with [`Self::record_run_report`]).
@@ -365,7 +365,7 @@ fn set_slo_gauges(probe: &Probe, f: &Families, series: &Series) {
     let gauges = [
         (&f.slo_error_ratio, slo.error_ratio),
         (&f.slo_throttled_ratio, slo.throttled_ratio),
-        (&f.slo_min_rate, slo.min_rate),
+        (&f.slo_min_rate, slo.min_rate.map(|r| r.per_second())),
         (&f.slo_recovery, slo.recovery.map(|d| d.as_secs_f64())),
     ];
     for (family, value) in gauges {

@@ -1,28 +1,73 @@
-//! Building a probe's load profile: a constant rate or stages, uniform or Poisson, bursts.
+//! A probe's load profile: the load models (constant rate, stages, bursts alone, replayed
+//! timing) and building one from the config.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Problems;
+use super::problems::At;
+use super::rate::Rate;
 use crate::config::LoadConfig;
 
-/// How arrivals are spaced in a run.
-#[derive(Debug, Clone, Default)]
+/// How arrivals are spaced in a run: the load model and the seed of its randomness.
+#[derive(Debug, Clone)]
 pub struct LoadProfile {
-    /// A constant rate; `None` with stages or a burst-only profile.
-    pub rate: Option<Rate>,
-    /// Stages repeated for the length of the run (empty with a constant rate).
-    pub stages: Vec<Stage>,
-    /// How the rate moves between stages.
-    pub ramp: Ramp,
-    /// Uniform or Poisson spacing.
-    pub arrivals: ArrivalProcess,
-    /// Seed of the Poisson gaps.
+    /// The shape of the load.
+    pub model: LoadModel,
+    /// Seed of the Poisson gaps (random when absent); kept whatever the model, since a
+    /// fingerprint or a later model may use it.
     pub seed: Option<u64>,
-    /// All-at-once arrivals.
-    pub burst: Option<Burst>,
-    /// Timing from a replayed log instead of a rate.
-    pub replay: Option<ReplayTiming>,
+}
+
+/// The shape of a probe's load: each variant holds exactly the settings that shape it, so
+/// the arrival maths matches on the variant instead of working out which fields are set.
+///
+/// Adding a load model (the closed-model `concurrency` and `capacity` are next):
+/// 1. Add its keys to `config/load.rs` and document them in `docs/configuration.md` (and
+///    the model in `docs/concepts.md`).
+/// 2. Add a variant here holding only what shapes it (a [`Burst`] only where bursts apply),
+///    with its units in types ([`Rate`], `Duration`).
+/// 3. Build it in [`build_load`]: which keys select it, and each rule with a fixture under
+///    `tests/testdata/invalid/` and a row in `tests/config.rs`.
+/// 4. Give it arrivals in `arrival.rs`: `mean_rate` and `Arrivals::new` match on the model,
+///    so the compiler points at both. Test its offsets as pure data in `arrival/tests.rs`.
+/// 5. Add an example under `config/examples/` (every one is loaded by a test).
+#[derive(Debug, Clone)]
+pub enum LoadModel {
+    /// A constant rate (`load.rate`), with optional bursts on top.
+    Constant {
+        /// Arrivals per second of the whole fleet (above zero).
+        rate: Rate,
+        /// Uniform or Poisson spacing.
+        arrivals: ArrivalProcess,
+        /// All-at-once arrivals on top of the rate.
+        burst: Option<Burst>,
+    },
+    /// Stages repeated for the length of the run (`load.stages`), with optional bursts.
+    Stages {
+        /// The stages of one cycle, in order (at least one has a rate above zero).
+        stages: Vec<Stage>,
+        /// How the rate moves between stages.
+        ramp: Ramp,
+        /// Uniform or Poisson spacing.
+        arrivals: ArrivalProcess,
+        /// All-at-once arrivals on top of the stages.
+        burst: Option<Burst>,
+    },
+    /// Bursts alone, with no steady rate.
+    Burst(Burst),
+    /// Timing from a replayed access log instead of a rate.
+    Replay(ReplayTiming),
+}
+
+impl LoadModel {
+    /// The bursts of this model, where it has them.
+    pub fn burst(&self) -> Option<&Burst> {
+        match self {
+            LoadModel::Constant { burst, .. } | LoadModel::Stages { burst, .. } => burst.as_ref(),
+            LoadModel::Burst(burst) => Some(burst),
+            LoadModel::Replay(_) => None,
+        }
+    }
 }
 
 /// When a replay's entries are sent.
@@ -32,8 +77,8 @@ pub struct ReplayTiming {
     pub offsets: Arc<Vec<Duration>>,
     /// Divides the logged offsets (2.0 = twice as fast).
     pub speed: f64,
-    /// Instead of the logged offsets, this many entries per second.
-    pub rate: Option<f64>,
+    /// Instead of the logged offsets, this many entries per second (above zero).
+    pub rate: Option<Rate>,
     /// Start over after the last entry.
     pub looped: bool,
 }
@@ -42,7 +87,7 @@ pub struct ReplayTiming {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stage {
     /// Arrivals per second (0 pauses).
-    pub rate: f64,
+    pub rate: Rate,
     /// How long it lasts (above zero).
     pub length: Duration,
 }
@@ -57,110 +102,99 @@ pub use crate::config::RampConfig as Ramp;
 pub struct Burst {
     /// Arrivals per burst (at least 1).
     pub size: u32,
-    /// Time between bursts; once per run when `None`.
+    /// Time between bursts (above zero); once per run when `None`.
     pub every: Option<Duration>,
 }
 
-/// Arrivals per second; always finite and above zero.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Rate(f64);
-
-impl Rate {
-    /// A rate, if `per_second` is finite and positive.
-    pub fn new(per_second: f64) -> Option<Self> {
-        (per_second.is_finite() && per_second > 0.0).then_some(Self(per_second))
-    }
-
-    /// Arrivals per second.
-    pub fn per_second(self) -> f64 {
-        self.0
-    }
-}
-
-/// The profile of `load`, or `None` after recording what is wrong with it.
-pub(super) fn build_load(
-    field: &str,
-    load: &LoadConfig,
-    replay: bool,
-    problems: &mut Problems,
-) -> Option<LoadProfile> {
-    let before = problems.0.len();
-    if replay {
-        if load.rate.is_some() || !load.stages.is_empty() || load.burst.is_some() {
-            problems.add(field, "a replay takes its timing from the log (or `replay.rate`): no `rate`, `stages` or `burst`");
-        }
-        return (problems.0.len() == before).then(|| LoadProfile {
-            seed: load.seed,
-            ..LoadProfile::default()
-        });
-    }
+/// The model of `load`, or `None` after recording what is wrong with it. A replay probe's
+/// load is checked by [`check_replay_load`] instead: its model comes from the log.
+pub(super) fn build_load(mut at: At<'_>, load: &LoadConfig) -> Option<LoadModel> {
+    let before = at.recorded();
     let rate = match (load.rate, load.stages.is_empty(), &load.burst) {
         (Some(rate), true, _) => {
-            let parsed = Rate::new(rate);
+            let parsed = Rate::positive(rate);
             if parsed.is_none() {
-                problems.add(
-                    format!("{field}.rate"),
-                    "must be a number above 0 (arrivals per second)",
-                );
+                at.key("rate")
+                    .add("must be a number above 0 (arrivals per second)");
             }
             parsed
         }
         (Some(_), false, _) => {
-            problems.add(field, "give either `rate` or `stages`, not both");
+            at.add("give either `rate` or `stages`, not both");
             None
         }
         (None, true, None) => {
-            problems.add(field, "needs `rate`, `stages` or `burst`");
+            at.add("needs `rate`, `stages` or `burst`");
             None
         }
         (None, _, _) => None,
     };
-    let stages = build_stages(field, load, problems);
+    let stages = build_stages(at.reborrow(), load);
     let burst = load.burst.as_ref().map(|b| {
+        let mut at = at.key("burst");
         if b.size == 0 {
-            problems.add(format!("{field}.burst.size"), "must be at least 1");
+            at.key("size").add("must be at least 1");
         }
         if b.every.is_some_and(|e| e.is_zero()) {
-            problems.add(format!("{field}.burst.every"), "must be above zero");
+            at.key("every").add("must be above zero");
         }
         Burst {
             size: b.size,
             every: b.every,
         }
     });
-    (problems.0.len() == before).then_some(LoadProfile {
-        rate,
-        stages,
-        ramp: load.ramp,
-        arrivals: load.arrivals,
-        seed: load.seed,
-        burst,
-        replay: None,
-    })
+    if at.recorded() != before {
+        return None;
+    }
+    let arrivals = load.arrivals;
+    match (rate, burst) {
+        (Some(rate), burst) => Some(LoadModel::Constant {
+            rate,
+            arrivals,
+            burst,
+        }),
+        (None, burst) if !stages.is_empty() => Some(LoadModel::Stages {
+            stages,
+            ramp: load.ramp,
+            arrivals,
+            burst,
+        }),
+        (None, Some(burst)) => Some(LoadModel::Burst(burst)),
+        // Recorded above: no `rate`, `stages` or `burst`.
+        (None, None) => None,
+    }
 }
 
-fn build_stages(field: &str, load: &LoadConfig, problems: &mut Problems) -> Vec<Stage> {
+/// Records a replay probe's `load` that sets a shape of its own.
+pub(super) fn check_replay_load(mut at: At<'_>, load: &LoadConfig) {
+    if load.rate.is_some() || !load.stages.is_empty() || load.burst.is_some() {
+        at.add("a replay takes its timing from the log (or `replay.rate`): no `rate`, `stages` or `burst`");
+    }
+}
+
+/// The stages of `load` (an invalid one is left out, after recording why).
+fn build_stages(mut at: At<'_>, load: &LoadConfig) -> Vec<Stage> {
     let mut stages = Vec::new();
     for (i, stage) in load.stages.iter().enumerate() {
-        if !(stage.rate.is_finite() && stage.rate >= 0.0) {
-            problems.add(
-                format!("{field}.stages[{i}].rate"),
-                "must be a number of 0 or more",
-            );
+        let mut at = at.index("stages", i);
+        let rate = Rate::new(stage.rate);
+        if rate.is_none() {
+            at.key("rate").add("must be a number of 0 or more");
         }
         if stage.run_for.is_zero() {
-            problems.add(format!("{field}.stages[{i}].for"), "must be above zero");
+            at.key("for").add("must be above zero");
         }
-        stages.push(Stage {
-            rate: stage.rate,
-            length: stage.run_for,
-        });
+        if let Some(rate) = rate {
+            stages.push(Stage {
+                rate,
+                length: stage.run_for,
+            });
+        }
     }
-    if !stages.is_empty() && stages.iter().all(|s| s.rate <= 0.0) {
-        problems.add(
-            format!("{field}.stages"),
-            "at least one stage needs a rate above 0",
-        );
+    // Judged on the values as written, so a negative rate also counts as no rate.
+    if !load.stages.is_empty() && load.stages.iter().all(|s| s.rate <= 0.0) {
+        at.key("stages")
+            .add("at least one stage needs a rate above 0");
     }
     stages
 }

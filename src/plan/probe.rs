@@ -1,138 +1,153 @@
-//! Building a probe's schedule and checking its SLO, replay and guard settings.
+//! A probe: a named, scheduled load against one target, and building one from its config
+//! by handing each section to its builder.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use super::{Problems, Rate, Replay, Schedule, Target, check_name, check_ratio};
-use crate::config::{GuardConfig, ProbeConfig, ScheduleConfig, SloConfig};
+use super::data::Feeder;
+use super::fingerprint::Fingerprint;
+use super::guard::{self, GuardSettings};
+use super::load::{self, LoadModel, LoadProfile};
+use super::problems::{At, check_name};
+use super::rate::Rate;
+use super::replay::{self, Replay};
+use super::schedule::{self, Schedule};
+use super::shard::Shard;
+use super::slo::{self, Slo};
+use super::steps::{self, BuiltSteps, Scenario, Step};
+use super::target::Target;
+use crate::config::ProbeConfig;
 
-/// The log of a replay probe, which must not also have steps, a mix, data or a rate.
-pub(super) fn build_replay(
-    field: &str,
+/// A named, scheduled load against one target.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Config name: the `probe` label.
+    pub name: String,
+    /// The target every step is sent to.
+    pub target: Arc<Target>,
+    /// When runs happen.
+    pub schedule: Schedule,
+    /// How arrivals are spaced in a run, for the whole fleet (see `shard`).
+    pub load: LoadProfile,
+    /// This replica's share of the arrivals.
+    pub shard: Shard,
+    /// Iterations in flight at most; beyond it arrivals are dropped.
+    pub max_in_flight: usize,
+    /// Requests of one iteration, in order (at least one).
+    pub steps: Vec<Step>,
+    /// Names of the variables its steps extract, indexed by
+    /// [`Var::Extracted`](super::template::Var::Extracted).
+    pub variables: Vec<String>,
+    /// Weighted scenarios, each a range of `steps`; empty without a mix.
+    pub scenarios: Vec<Scenario>,
+    /// Seed of the scenario choice.
+    pub mix_seed: u64,
+    /// Rows fed to iterations.
+    pub data: Option<Feeder>,
+    /// The access log it replays (its steps are then its routes).
+    pub replay: Option<Replay>,
+    /// Performance targets.
+    pub slo: Slo,
+    /// When to pause while the target is failing.
+    pub guard: Option<GuardSettings>,
+    /// Equal for two loads of the same configuration and data (see `fingerprint.rs`).
+    pub fingerprint: u64,
+}
+
+impl Probe {
+    /// Mean arrivals per second this replica plans (the fleet's over the shard count).
+    pub fn replica_rate(&self) -> Rate {
+        crate::arrival::mean_rate(&self.load).share(self.shard.count)
+    }
+}
+
+/// The probe of `p` (at `probes[i]`), or `None` after recording what is wrong with it.
+/// Sections are checked in config order, so problems are reported in that order.
+pub(super) fn build_probe(
+    mut at: At<'_>,
     p: &ProbeConfig,
-    config: &crate::config::ReplayConfig,
-    target: &Target,
+    targets: &[Arc<Target>],
     base_dir: &Path,
-    problems: &mut Problems,
-) -> Option<Replay> {
-    if p.request.is_some() || !p.steps.is_empty() || !p.mix.is_empty() || p.data.is_some() {
-        problems.add(
-            field,
-            "a replay takes its requests from the log: no `steps`, `request`, `mix` or `data`",
-        );
+) -> Option<Probe> {
+    check_name(at.key("name"), &p.name);
+    let Some(target) = targets.iter().find(|t| t.name == p.target).cloned() else {
+        at.key("target")
+            .add(format!("unknown target `{}`", p.target));
         return None;
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, route) in config.routes.iter().enumerate() {
-        check_name(&format!("{field}.routes[{i}].name"), &route.name, problems);
-        if !seen.insert(&route.name) {
-            problems.add(
-                format!("{field}.routes[{i}].name"),
-                format!("duplicate route name `{}`", route.name),
-            );
-        }
-        if route.name == "other" {
-            problems.add(
-                format!("{field}.routes[{i}].name"),
-                "`other` is the fallback route's name",
-            );
-        }
-    }
-    problems.check(field, Replay::load(config, base_dir, &target.url))
-}
-
-/// Guard settings are checked in place (they are used as written).
-pub(super) fn check_guard(field: &str, g: &GuardConfig, problems: &mut Problems) -> bool {
-    let before = problems.0.len();
-    check_ratio(
-        &format!("{field}.pause_above.error_ratio"),
-        g.pause_above.error_ratio,
-        problems,
-    );
-    check_ratio(
-        &format!("{field}.pause_above.throttled_ratio"),
-        g.pause_above.throttled_ratio,
-        problems,
-    );
-    for (key, value) in [("window", g.window), ("cooldown", g.cooldown)] {
-        if value.is_zero() {
-            problems.add(format!("{field}.{key}"), "must be above zero");
-        }
-    }
-    if Rate::new(g.canary_rate).is_none() {
-        problems.add(
-            format!("{field}.canary_rate"),
-            "must be a number above 0 (arrivals per second)",
-        );
-    }
-    if g.min_requests == 0 {
-        problems.add(format!("{field}.min_requests"), "must be at least 1");
-    }
-    // A canary window with fewer requests than min_requests could never trip again.
-    if g.canary_rate * g.window.as_secs_f64() < g.min_requests as f64 {
-        problems.add(
-            format!("{field}.canary_rate"),
-            "canary_rate × window must reach min_requests, or a canary could never pause the probe again",
-        );
-    }
-    problems.0.len() == before
-}
-
-pub(super) fn build_schedule(
-    field: &str,
-    s: &ScheduleConfig,
-    problems: &mut Problems,
-) -> Option<Schedule> {
-    let run_for = match s {
-        ScheduleConfig::Continuous => return Some(Schedule::Continuous),
-        ScheduleConfig::Every { run_for, .. } | ScheduleConfig::Cron { run_for, .. } => *run_for,
     };
-    if run_for.is_zero() {
-        problems.add(format!("{field}.for"), "must be above zero");
-    }
-    match s {
-        ScheduleConfig::Continuous => Some(Schedule::Continuous),
-        ScheduleConfig::Every { every, run_for } => {
-            if every.is_zero() {
-                problems.add(format!("{field}.every"), "must be above zero");
-            } else if run_for > every {
-                problems.add(format!("{field}.for"), "must not be longer than `every`");
-            }
-            Some(Schedule::Every {
-                every: *every,
-                run_for: *run_for,
-            })
+    let schedule = schedule::build_schedule(at.key("schedule"), &p.schedule);
+    let model = match &p.replay {
+        // A replay's timing comes from its log, loaded below.
+        Some(_) => {
+            load::check_replay_load(at.key("load"), &p.load);
+            None
         }
-        ScheduleConfig::Cron { cron, run_for } => {
-            let parsed = cron
-                .parse::<croner::Cron>()
-                .map_err(|e| format!("invalid cron expression `{cron}`: {e}"));
-            let cron = problems.check(&format!("{field}.cron"), parsed)?;
-            Some(Schedule::Cron {
-                cron: Box::new(cron),
-                run_for: *run_for,
-            })
-        }
+        None => load::build_load(at.key("load"), &p.load),
+    };
+    if p.load.max_in_flight == 0 {
+        at.key("load")
+            .key("max_in_flight")
+            .add("must be at least 1");
     }
-}
-
-pub(super) fn build_slo(field: &str, slo: Option<&SloConfig>, problems: &mut Problems) {
-    let Some(slo) = slo else { return };
-    check_ratio(&format!("{field}.error_ratio"), slo.error_ratio, problems);
-    check_ratio(
-        &format!("{field}.throttled_ratio"),
-        slo.throttled_ratio,
-        problems,
-    );
-    if slo.min_rate.is_some_and(|r| Rate::new(r).is_none()) {
-        problems.add(format!("{field}.min_rate"), "must be a number above 0");
-    }
-    for (key, value) in [
-        ("p95", slo.p95),
-        ("p99", slo.p99),
-        ("recovery", slo.recovery),
-    ] {
-        if value.is_some_and(|d| d.is_zero()) {
-            problems.add(format!("{field}.{key}"), "must be above zero");
-        }
-    }
+    let slo = slo::build_slo(at.key("slo"), p.slo.as_ref());
+    let data = p
+        .data
+        .as_ref()
+        .and_then(|d| at.key("data").check(Feeder::load(d, base_dir)));
+    let replay = p
+        .replay
+        .as_ref()
+        .and_then(|r| replay::build_replay(at.key("replay"), p, r, &target, base_dir));
+    let no_steps = || BuiltSteps {
+        steps: None,
+        variables: Vec::new(),
+        scenarios: Vec::new(),
+    };
+    let built = match (&replay, &p.replay) {
+        (Some(replay), _) => BuiltSteps {
+            steps: Some(replay.steps(&target)),
+            ..no_steps()
+        },
+        // The replay's own error says what is wrong; its probe has no steps to check.
+        (None, Some(_)) => no_steps(),
+        (None, None) => steps::build_steps(at.reborrow(), p, &target, data.as_ref()),
+    };
+    let model = match &replay {
+        Some(replay) => Some(LoadModel::Replay(replay.timing())),
+        None => model,
+    };
+    let fingerprint = Fingerprint::default()
+        .debug(p)
+        .hash(&target.fingerprint)
+        .hash(&data.as_ref().map(Feeder::content_hash))
+        .debug(&replay.as_ref().map(|r| &r.entries))
+        .finish();
+    let (schedule, model, steps) = (schedule?, model?, built.steps?);
+    let mix_seed = p.load.seed.unwrap_or_else(|| fastrand::u64(..));
+    // Checked last, and only for an otherwise whole probe: its problems come after the
+    // others' and are not reported for a probe that cannot run anyway.
+    let guard = match &p.guard {
+        Some(g) => Some(guard::build_guard(at.key("guard"), g)?),
+        None => None,
+    };
+    Some(Probe {
+        fingerprint,
+        name: p.name.clone(),
+        target,
+        schedule,
+        load: LoadProfile {
+            model,
+            seed: p.load.seed,
+        },
+        shard: Shard::WHOLE,
+        max_in_flight: p.load.max_in_flight,
+        steps,
+        variables: built.variables,
+        scenarios: built.scenarios,
+        mix_seed,
+        data,
+        replay,
+        slo: slo?,
+        guard,
+    })
 }

@@ -15,7 +15,12 @@ use http::{Method, Uri};
 use regex::Regex;
 
 use super::data::{MAX_FILE_BYTES, MAX_ROWS};
-use crate::config::{ReplayConfig, ReplayFormat};
+use super::load::ReplayTiming;
+use super::problems::{At, check_name};
+use super::rate::Rate;
+use super::steps::{Expect, Step};
+use super::target::Target;
+use crate::config::{ProbeConfig, ReplayConfig, ReplayFormat};
 
 /// Unparseable lines logged with their number at load (the rest are only counted).
 const LOGGED_BAD_LINES: usize = 5;
@@ -48,10 +53,38 @@ pub struct Replay {
     pub skipped_lines: u64,
     /// Scale of the logged timing (ignored with `rate`).
     pub speed: f64,
-    /// Fixed rate instead of the logged timing.
-    pub rate: Option<f64>,
+    /// Fixed rate instead of the logged timing (above zero).
+    pub rate: Option<Rate>,
     /// Start over at the end.
     pub looped: bool,
+}
+
+/// The log of replay probe `p`, which must not also have steps, a mix or data (nor a
+/// load shape: see `load::check_replay_load`).
+pub(super) fn build_replay(
+    mut at: At<'_>,
+    p: &ProbeConfig,
+    config: &ReplayConfig,
+    target: &Target,
+    base_dir: &Path,
+) -> Option<Replay> {
+    if p.request.is_some() || !p.steps.is_empty() || !p.mix.is_empty() || p.data.is_some() {
+        at.add("a replay takes its requests from the log: no `steps`, `request`, `mix` or `data`");
+        return None;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, route) in config.routes.iter().enumerate() {
+        let mut route_at = at.index("routes", i);
+        let mut name = route_at.key("name");
+        check_name(name.reborrow(), &route.name);
+        if !seen.insert(&route.name) {
+            name.add(format!("duplicate route name `{}`", route.name));
+        }
+        if route.name == "other" {
+            name.add("`other` is the fallback route's name");
+        }
+    }
+    at.check(Replay::load(config, base_dir, &target.url))
 }
 
 /// A parsed line before filtering.
@@ -66,6 +99,13 @@ struct Logged {
 impl Replay {
     /// Reads and filters the log of `config`, joining paths onto `base` (the target URL).
     pub fn load(config: &ReplayConfig, base_dir: &Path, base: &Uri) -> Result<Self, String> {
+        if !(config.speed.is_finite() && config.speed > 0.0) {
+            return Err("speed must be a number above 0".to_owned());
+        }
+        let rate = config
+            .rate
+            .map(|r| Rate::positive(r).ok_or("rate must be a number above 0"))
+            .transpose()?;
         let filter = Filter::new(config)?;
         let path = base_dir.join(&config.file);
         let shown = path.display().to_string();
@@ -112,14 +152,14 @@ impl Replay {
             routes,
             skipped_lines,
             speed: config.speed,
-            rate: config.rate,
+            rate,
             looped: config.looped,
         })
     }
 
     /// One step per route (and `other`), labelled with the route's name; the runner fills
     /// in each entry's method, URL, headers and body.
-    pub fn steps(&self, target: &super::Target) -> Vec<super::Step> {
+    pub fn steps(&self, target: &Target) -> Vec<Step> {
         let mut headers = target.headers.clone();
         headers
             .entry(http::header::USER_AGENT)
@@ -129,7 +169,7 @@ impl Replay {
             )));
         self.routes
             .iter()
-            .map(|name| super::Step {
+            .map(|name| Step {
                 name: name.clone(),
                 method: Method::GET,
                 uri: target.url.clone(),
@@ -138,7 +178,7 @@ impl Replay {
                 header_templates: Vec::new(),
                 body: Bytes::new(),
                 body_template: None,
-                expect: super::Expect::default(),
+                expect: Expect::default(),
                 extract: Vec::new(),
                 always: false,
                 max_body_bytes: super::DEFAULT_MAX_BODY_BYTES,
@@ -146,9 +186,14 @@ impl Replay {
             .collect()
     }
 
-    /// The logged offsets (for the arrival maths).
-    pub fn offsets(&self) -> Arc<Vec<Duration>> {
-        Arc::new(self.entries.iter().map(|e| e.offset).collect())
+    /// When its entries are sent: the load model of a replay probe.
+    pub fn timing(&self) -> ReplayTiming {
+        ReplayTiming {
+            offsets: Arc::new(self.entries.iter().map(|e| e.offset).collect()),
+            speed: self.speed,
+            rate: self.rate,
+            looped: self.looped,
+        }
     }
 }
 
@@ -173,12 +218,6 @@ impl Filter {
             t.parse::<jiff::Timestamp>()
                 .map_err(|e| format!("`{t}` is not an RFC 3339 time: {e}"))
         };
-        if !(c.speed.is_finite() && c.speed > 0.0) {
-            return Err("speed must be a number above 0".to_owned());
-        }
-        if c.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            return Err("rate must be a number above 0".to_owned());
-        }
         let mut allowed = vec![Method::GET, Method::HEAD];
         allowed.extend(
             c.allow_methods

@@ -17,6 +17,12 @@ impl Shard {
     /// A single replica sending everything.
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 
+    /// The fleet-wide number of this replica's `iteration`-th iteration: replicas take
+    /// turns, so data rows, scenario picks and replayed entries are split like arrivals.
+    pub fn fleet_iteration(self, iteration: u64) -> u64 {
+        iteration * u64::from(self.count) + u64::from(self.index)
+    }
+
     /// Parses `i/N`, where `i` may be `ordinal`: the trailing `-<n>` of `hostname` (a
     /// StatefulSet pod's name, such as `loadprobe-2`).
     pub fn parse(text: &str, hostname: &str) -> Result<Self, ShardError> {

@@ -10,8 +10,9 @@ use regex::Regex;
 use serde_json_path::JsonPath;
 
 use super::data::Feeder;
+use super::problems::{At, check_name, header_map};
+use super::target::Target;
 use super::template::{Escape, Template, Var};
-use super::{Problems, Target, check_name, header_map};
 use crate::config::{ProbeConfig, StepConfig};
 
 mod checks;
@@ -88,68 +89,69 @@ pub(super) struct BuiltSteps {
 
 /// Steps that share variables: the probe's own, or one scenario of its mix.
 struct Group<'c> {
-    scenario: Option<(String, u32)>,
-    steps: Vec<(String, &'c StepConfig)>,
+    /// The scenario's index in `mix`, name and weight; `None` for the probe's own steps.
+    scenario: Option<(usize, String, u32)>,
+    /// The steps, each with its index in its `steps` list (`None` for `request`).
+    steps: Vec<(Option<usize>, &'c StepConfig)>,
 }
 
 /// The step groups of probe `p`: `steps`, the `request` shorthand, or each `mix` scenario.
-fn groups<'c>(field: &str, p: &'c ProbeConfig, problems: &mut Problems) -> Option<Vec<Group<'c>>> {
-    let listed = |prefix: &str, steps: &'c [StepConfig]| -> Vec<(String, &'c StepConfig)> {
+fn groups<'c>(mut at: At<'_>, p: &'c ProbeConfig) -> Option<Vec<Group<'c>>> {
+    let listed = |steps: &'c [StepConfig]| -> Vec<(Option<usize>, &'c StepConfig)> {
         steps
             .iter()
             .enumerate()
-            .map(|(i, s)| (format!("{prefix}.steps[{i}]"), s))
+            .map(|(i, s)| (Some(i), s))
             .collect()
     };
     match (&p.request, p.steps.is_empty(), p.mix.is_empty()) {
         (Some(request), true, true) => Some(vec![Group {
             scenario: None,
-            steps: vec![(format!("{field}.request"), request)],
+            steps: vec![(None, request)],
         }]),
         (None, false, true) => Some(vec![Group {
             scenario: None,
-            steps: listed(field, &p.steps),
+            steps: listed(&p.steps),
         }]),
         (None, true, false) => Some(
             p.mix
                 .iter()
                 .enumerate()
                 .map(|(i, scenario)| {
-                    let scenario_field = format!("{field}.mix[{i}]");
-                    check_name(&format!("{scenario_field}.name"), &scenario.name, problems);
+                    let mut at = at.index("mix", i);
+                    check_name(at.key("name"), &scenario.name);
                     if scenario.weight == 0 {
-                        problems.add(format!("{scenario_field}.weight"), "must be at least 1");
+                        at.key("weight").add("must be at least 1");
                     }
                     if scenario.steps.is_empty() {
-                        problems.add(format!("{scenario_field}.steps"), "needs at least one step");
+                        at.key("steps").add("needs at least one step");
                     }
                     Group {
-                        scenario: Some((scenario.name.clone(), scenario.weight)),
-                        steps: listed(&scenario_field, &scenario.steps),
+                        scenario: Some((i, scenario.name.clone(), scenario.weight)),
+                        steps: listed(&scenario.steps),
                     }
                 })
                 .collect(),
         ),
         (None, true, true) => {
-            problems.add(field, "needs `steps`, `request` or `mix`");
+            at.add("needs `steps`, `request` or `mix`");
             None
         }
         _ => {
-            problems.add(field, "give one of `steps`, `request` or `mix`");
+            at.add("give one of `steps`, `request` or `mix`");
             None
         }
     }
 }
 
-/// The steps of probe `p`, with the names of the variables they extract.
+/// The steps of probe `p` (at `probes[i]`), with the names of the variables they extract.
 pub(super) fn build_steps(
-    field: &str,
+    mut at: At<'_>,
     p: &ProbeConfig,
     target: &Target,
     feeder: Option<&Feeder>,
-    problems: &mut Problems,
 ) -> BuiltSteps {
-    let Some(groups) = groups(field, p, problems) else {
+    let Some(groups) = groups(at.reborrow(), p) else {
         return BuiltSteps {
             steps: None,
             variables: Vec::new(),
@@ -165,24 +167,26 @@ pub(super) fn build_steps(
         // Variables are scoped to their group: a scenario never sees another's.
         let scope = variables.len();
         let first = steps.len();
-        for (step_field, config) in group.steps {
+        let mut group_at = match &group.scenario {
+            Some((i, ..)) => at.index("mix", *i),
+            None => at.reborrow(),
+        };
+        for (index, config) in group.steps {
+            let mut at = match index {
+                Some(i) => group_at.index("steps", i),
+                None => group_at.key("request"),
+            };
             let name = match (&config.name, p.request.is_some()) {
                 (Some(name), _) => name.clone(),
                 (None, true) => "request".to_owned(),
                 (None, false) => {
-                    problems.add(
-                        format!("{step_field}.name"),
-                        "every step in `steps` needs a name",
-                    );
+                    at.key("name").add("every step in `steps` needs a name");
                     continue;
                 }
             };
-            check_name(&format!("{step_field}.name"), &name, problems);
+            check_name(at.key("name"), &name);
             if !names.insert(name.clone()) {
-                problems.add(
-                    format!("{step_field}.name"),
-                    format!("duplicate step name `{name}`"),
-                );
+                at.key("name").add(format!("duplicate step name `{name}`"));
             }
             // A step sees the built-ins, the data columns and what earlier steps of its group
             // extract, not its own extractions.
@@ -201,20 +205,17 @@ pub(super) fn build_steps(
                             .map(|i| Var::Extracted(scope + i))
                     })
             };
-            let step = build_step(&step_field, name, config, target, &resolve, problems);
-            let extract =
-                checks::build_extract(&step_field, config, scope, &mut variables, problems);
+            let step = build_step(at.reborrow(), name, config, target, &resolve);
+            let extract = checks::build_extract(at, config, scope, &mut variables);
             steps.push(
                 step.zip(extract)
                     .map(|(step, extract)| Step { extract, ..step }),
             );
         }
-        if let Some((name, weight)) = group.scenario {
+        if let Some((_, name, weight)) = group.scenario {
             if !scenario_names.insert(name.clone()) {
-                problems.add(
-                    format!("{field}.mix"),
-                    format!("duplicate scenario name `{name}`"),
-                );
+                at.key("mix")
+                    .add(format!("duplicate scenario name `{name}`"));
             }
             scenarios.push(Scenario {
                 name,
@@ -242,28 +243,20 @@ pub struct Scenario {
 }
 
 fn build_step(
-    field: &str,
+    mut at: At<'_>,
     name: String,
     s: &StepConfig,
     target: &Target,
     resolve: &dyn Fn(&str) -> Option<Var>,
-    problems: &mut Problems,
 ) -> Option<Step> {
-    let method = problems.check(
-        &format!("{field}.method"),
-        Method::from_bytes(s.method.as_bytes()),
-    );
-    let (uri, uri_template) = build_uri(
-        &format!("{field}.path"),
-        &target.url,
-        &s.path,
-        resolve,
-        problems,
-    )?;
-    let (mut headers, header_templates) = build_headers(field, target, s, resolve, problems)?;
+    let method = at
+        .key("method")
+        .check(Method::from_bytes(s.method.as_bytes()));
+    let (uri, uri_template) = build_uri(at.key("path"), &target.url, &s.path, resolve)?;
+    let (mut headers, header_templates) = build_headers(at.key("headers"), target, s, resolve)?;
     let (body, content_type) = match (&s.body, &s.json) {
         (Some(_), Some(_)) => {
-            problems.add(field, "give either `body` or `json`, not both");
+            at.add("give either `body` or `json`, not both");
             return None;
         }
         (Some(body), None) => ((body.clone(), Escape::None), None),
@@ -273,8 +266,10 @@ fn build_step(
         ),
         (None, None) => ((String::new(), Escape::None), None),
     };
-    let body_field = format!("{field}.{}", if s.json.is_some() { "json" } else { "body" });
-    let body_template = problems.check(&body_field, Template::parse(&body.0, body.1, resolve))?;
+    let body_key = if s.json.is_some() { "json" } else { "body" };
+    let body_template = at
+        .key(body_key)
+        .check(Template::parse(&body.0, body.1, resolve))?;
     if let Some(value) = content_type {
         headers.entry(CONTENT_TYPE).or_insert(value);
     }
@@ -285,7 +280,7 @@ fn build_step(
             "loadprobe/",
             env!("CARGO_PKG_VERSION")
         )));
-    let expect = checks::build_expect(field, &s.expect, resolve, problems);
+    let expect = checks::build_expect(at.key("expect"), &s.expect, resolve);
     Some(Step {
         name,
         method: method?,
@@ -304,36 +299,35 @@ fn build_step(
 
 /// The step's URI when its path is literal, or its template (with a placeholder URI).
 fn build_uri(
-    field: &str,
+    mut at: At<'_>,
     base: &Uri,
     path: &str,
     resolve: &dyn Fn(&str) -> Option<Var>,
-    problems: &mut Problems,
 ) -> Option<(Uri, Option<Template>)> {
     if !path.starts_with('/') {
-        problems.add(field, format!("`{path}` must start with `/`"));
+        at.add(format!("`{path}` must start with `/`"));
         return None;
     }
     let prefix = base.path().trim_end_matches('/');
     let scheme = base.scheme_str().unwrap_or("http");
     let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
     let joined = format!("{scheme}://{authority}{prefix}{path}");
-    let template = problems.check(field, Template::parse(&joined, Escape::Url, resolve))?;
+    let template = at.check(Template::parse(&joined, Escape::Url, resolve))?;
     if !template.is_literal() {
         return Some((base.clone(), Some(template)));
     }
     let uri = joined
         .parse()
         .map_err(|e| format!("`{path}` does not make a valid URL: {e}"));
-    Some((problems.check(field, uri)?, None))
+    Some((at.check(uri)?, None))
 }
 
+/// The target's headers with the step's literal ones on top, and its templated ones.
 fn build_headers(
-    field: &str,
+    mut at: At<'_>,
     target: &Target,
     s: &StepConfig,
     resolve: &dyn Fn(&str) -> Option<Var>,
-    problems: &mut Problems,
 ) -> Option<(HeaderMap, Vec<(HeaderName, Template)>)> {
     let mut headers = target.headers.clone();
     let mut templates = Vec::new();
@@ -343,16 +337,16 @@ fn build_headers(
         .into_iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for (key, value) in header_map(&format!("{field}.headers"), &literal, problems)? {
+    for (key, value) in header_map(at.reborrow(), &literal)? {
         headers.insert(
             key.expect("a fresh HeaderMap yields a name for each value"),
             value,
         );
     }
     for (key, value) in templated {
-        let key_field = format!("{field}.headers.{key}");
-        let name = problems.check(&key_field, HeaderName::from_bytes(key.as_bytes()));
-        let template = problems.check(&key_field, Template::parse(value, Escape::None, resolve));
+        let mut at = at.key(key);
+        let name = at.check(HeaderName::from_bytes(key.as_bytes()));
+        let template = at.check(Template::parse(value, Escape::None, resolve));
         templates.push((name?, template?));
     }
     Some((headers, templates))

@@ -12,7 +12,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use super::fingerprint::Fingerprint;
-use super::{Problems, check_name, check_ratio, header_map};
+use super::problems::{At, check_name, check_ratio, header_map};
 use crate::config::{DemoConfig, MemoryConfig, TargetConfig};
 
 /// The demo target's validated settings.
@@ -99,23 +99,22 @@ pub enum ProcessSelector {
     Name(String),
 }
 
-pub(super) fn build_demo(demo: DemoConfig, problems: &mut Problems) -> Option<Demo> {
-    let listen = problems.check("demo.listen", demo.listen.parse::<SocketAddr>())?;
+/// The demo target of `demo`, or `None` when its address does not parse.
+pub(super) fn build_demo(mut at: At<'_>, demo: DemoConfig) -> Option<Demo> {
+    let listen = at.key("listen").check(demo.listen.parse::<SocketAddr>())?;
     if !listen.ip().is_loopback() {
-        problems.add(
-            "demo.listen",
-            "the demo target listens on loopback only (127.0.0.0/8 or ::1)",
-        );
+        at.key("listen")
+            .add("the demo target listens on loopback only (127.0.0.0/8 or ::1)");
     }
     for (key, ratio) in [
         ("tail_ratio", demo.tail_ratio),
         ("failure_ratio", demo.failure_ratio),
         ("session_mixup_ratio", demo.session_mixup_ratio),
     ] {
-        check_ratio(&format!("demo.{key}"), Some(ratio), problems);
+        check_ratio(at.key(key), Some(ratio));
     }
     if demo.pool_size == 0 {
-        problems.add("demo.pool_size", "must be at least 1");
+        at.key("pool_size").add("must be at least 1");
     }
     Some(Demo {
         listen,
@@ -123,28 +122,23 @@ pub(super) fn build_demo(demo: DemoConfig, problems: &mut Problems) -> Option<De
     })
 }
 
-pub(super) fn build_target(
-    name: &str,
-    t: &TargetConfig,
-    problems: &mut Problems,
-) -> Option<Target> {
-    let field = format!("targets.{name}");
-    check_name(&field, name, problems);
-    let url = problems.check(&format!("{field}.url"), parse_base_url(&t.url))?;
+/// Target `name` (at `targets.<name>`), or `None` after recording what is wrong with it.
+pub(super) fn build_target(mut at: At<'_>, name: &str, t: &TargetConfig) -> Option<Target> {
+    check_name(at.reborrow(), name);
+    let url = at.key("url").check(parse_base_url(&t.url))?;
     if t.timeout.is_zero() {
-        problems.add(format!("{field}.timeout"), "must be above zero");
+        at.key("timeout").add("must be above zero");
     }
     let extra_roots = match &t.tls.ca_file {
         None => Vec::new(),
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path).and_then(|it| it.collect());
-            problems.check(
-                &format!("{field}.tls.ca_file"),
-                certs.map_err(|e| format!("{}: {e}", path.display())),
-            )?
+            at.key("tls")
+                .key("ca_file")
+                .check(certs.map_err(|e| format!("{}: {e}", path.display())))?
         }
     };
-    let headers = header_map(&format!("{field}.headers"), &t.headers, problems)?;
+    let headers = header_map(at.key("headers"), &t.headers)?;
     let fingerprint = Fingerprint::default()
         .debug(&(name, t))
         .hash(&extra_roots)
@@ -156,7 +150,7 @@ pub(super) fn build_target(
         headers,
         timeout: t.timeout,
         max_idle_per_host: t.pool.max_idle_per_host,
-        max_connections: build_max_connections(&field, t, problems),
+        max_connections: build_max_connections(at.key("pool").key("max_connections"), t),
         idle_timeout: t.pool.idle_timeout,
         http2: t.pool.http2,
         extra_roots,
@@ -164,8 +158,8 @@ pub(super) fn build_target(
         memory: t
             .memory
             .as_ref()
-            .and_then(|m| build_memory(&format!("{field}.memory"), m, problems)),
-        memory_growth_per_hour: build_growth(&field, t, problems),
+            .and_then(|m| build_memory(at.key("memory"), m)),
+        memory_growth_per_hour: build_growth(at.key("slo").key("memory_growth_per_hour"), t),
     })
 }
 
@@ -181,45 +175,38 @@ fn parse_base_url(url: &str) -> Result<Uri, String> {
     }
 }
 
-fn build_max_connections(field: &str, t: &TargetConfig, problems: &mut Problems) -> Option<usize> {
+/// `pool.max_connections` (at `at`), if set.
+fn build_max_connections(mut at: At<'_>, t: &TargetConfig) -> Option<usize> {
     let max = t.pool.max_connections?;
     if max == 0 {
-        problems.add(
-            format!("{field}.pool.max_connections"),
-            "must be at least 1",
-        );
+        at.add("must be at least 1");
     } else if t.pool.http2 {
-        problems.add(
-            format!("{field}.pool.max_connections"),
-            "bounds HTTP/1.1 connections; an http2 target multiplexes one connection",
-        );
+        at.add("bounds HTTP/1.1 connections; an http2 target multiplexes one connection");
     }
     Some(max)
 }
 
-fn build_growth(field: &str, t: &TargetConfig, problems: &mut Problems) -> Option<f64> {
+/// `slo.memory_growth_per_hour` (at `at`), if set.
+fn build_growth(mut at: At<'_>, t: &TargetConfig) -> Option<f64> {
     let growth = t.slo.as_ref()?.memory_growth_per_hour?;
     if !(growth.is_finite() && growth >= 0.0) {
-        problems.add(
-            format!("{field}.slo.memory_growth_per_hour"),
-            "must be a fraction of 0 or more (0.05 = 5% per hour)",
-        );
+        at.add("must be a fraction of 0 or more (0.05 = 5% per hour)");
     } else if t.memory.is_none() {
-        problems.add(
-            format!("{field}.slo.memory_growth_per_hour"),
-            "needs `memory` to say how the target's memory is sampled",
-        );
+        at.add("needs `memory` to say how the target's memory is sampled");
     }
     Some(growth)
 }
 
-fn build_memory(field: &str, m: &MemoryConfig, problems: &mut Problems) -> Option<MemoryPlan> {
+fn build_memory(mut at: At<'_>, m: &MemoryConfig) -> Option<MemoryPlan> {
     if m.interval.is_zero() {
-        problems.add(format!("{field}.interval"), "must be above zero");
+        at.key("interval").add("must be above zero");
     }
     let source = match (&m.prometheus, &m.process, &m.cgroup) {
         (Some(p), None, None) => {
-            let uri = problems.check(&format!("{field}.prometheus.url"), parse_base_url(&p.url))?;
+            let uri = at
+                .key("prometheus")
+                .key("url")
+                .check(parse_base_url(&p.url))?;
             MemorySource::Prometheus {
                 uri,
                 metric: p.metric.clone(),
@@ -231,10 +218,8 @@ fn build_memory(field: &str, m: &MemoryConfig, problems: &mut Problems) -> Optio
                 (Some(path), None) => ProcessSelector::PidFile(path.clone()),
                 (None, Some(name)) => ProcessSelector::Name(name.clone()),
                 _ => {
-                    problems.add(
-                        format!("{field}.process"),
-                        "give exactly one of `pid_file` or `name`",
-                    );
+                    at.key("process")
+                        .add("give exactly one of `pid_file` or `name`");
                     return None;
                 }
             };
@@ -252,10 +237,7 @@ fn build_memory(field: &str, m: &MemoryConfig, problems: &mut Problems) -> Optio
             MemorySource::Cgroup { path }
         }
         _ => {
-            problems.add(
-                field,
-                "give exactly one of `prometheus`, `process` or `cgroup`",
-            );
+            at.add("give exactly one of `prometheus`, `process` or `cgroup`");
             return None;
         }
     };

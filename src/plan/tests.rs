@@ -41,3 +41,35 @@ fn reports_every_problem_at_once() {
     let fields: Vec<&str> = err.problems.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, ["probes[0].name", "probes[0].load.rate"]);
 }
+
+#[test]
+fn the_load_keys_select_the_load_model() {
+    let model = |load: &str| {
+        let yaml =
+            format!("{TARGET}probes:\n- name: p\n  target: api\n  load: {load}\n  request: {{}}");
+        plan(&yaml).expect("valid").probes[0].load.model.clone()
+    };
+    assert!(matches!(
+        model("{rate: 2, burst: {size: 3}}"),
+        LoadModel::Constant { rate, burst: Some(_), .. } if rate.per_second() == 2.0
+    ));
+    assert!(matches!(
+        model("{stages: [{rate: 0, for: 1s}, {rate: 5, for: 1s}]}"),
+        LoadModel::Stages { stages, burst: None, .. } if stages[0].rate == Rate::ZERO
+    ));
+    assert!(matches!(
+        model("{burst: {size: 3, every: 1s}}"),
+        LoadModel::Burst(Burst { size: 3, .. })
+    ));
+}
+
+#[test]
+fn paths_are_built_by_key_and_index() {
+    let mut problems = Problems::default();
+    let mut at = At::root(&mut problems);
+    at.index("probes", 2).key("load").key("rate").add("r");
+    at.key("global").add("g");
+    let error = problems.into_error().expect("two problems");
+    let fields: Vec<&str> = error.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["probes[2].load.rate", "global"]);
+}

@@ -11,8 +11,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::StepReport;
-use crate::config::SloConfig;
 use crate::outcome::{Outcome, Reason};
+use crate::plan::Slo;
 
 /// Slot width: the resolution of the answer.
 const SLOT: Duration = Duration::from_millis(100);
@@ -66,7 +66,7 @@ pub struct Recovery {
 
 impl Recovery {
     /// Starts measuring after a burst at `burst_at`, against `slo`.
-    pub fn new(burst_at: Instant, slo: &SloConfig) -> Self {
+    pub fn new(burst_at: Instant, slo: &Slo) -> Self {
         Self {
             burst_at,
             bound: 4 * slo.recovery.unwrap_or(DEFAULT_RECOVERY),
@@ -181,10 +181,10 @@ mod tests {
 
     /// Arrivals every 50 ms after a burst; slow (300 ms) until `slow_for`, fast after.
     fn simulate(slow_for: Duration, total: Duration) -> Option<RecoveryResult> {
-        let slo = SloConfig {
+        let slo = Slo {
             p95: Some(Duration::from_millis(100)),
             recovery: Some(Duration::from_secs(30)),
-            ..SloConfig::default()
+            ..Slo::default()
         };
         let burst = Instant::now();
         let mut recovery = Recovery::new(burst, &slo);

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::{CountValues, Percentile, RecoveryResult};
-use crate::config::SloConfig;
+use crate::plan::{Rate, Slo};
 
 /// Exact latency percentiles of one step over a window, in seconds (HDR histogram with
 /// three significant digits).
@@ -169,7 +169,7 @@ pub(super) struct Measured {
 
 impl RunReport {
     /// Judges a window against `slo`.
-    pub(super) fn judge(slo: &SloConfig, window: Measured) -> Self {
+    pub(super) fn judge(slo: &Slo, window: Measured) -> Self {
         let counts = window.counts;
         let ratio = |n: u64| {
             if counts.requests == 0 {
@@ -225,7 +225,7 @@ impl RunReport {
                 met,
             });
         }
-        if let Some(min_rate) = slo.min_rate {
+        if let Some(min_rate) = slo.min_rate.map(Rate::per_second) {
             slos.push(SloVerdict {
                 slo: Objective::MinRate,
                 step: None,
@@ -321,19 +321,19 @@ mod tests {
 
     #[test]
     fn without_slo_any_failure_fails_the_run() {
-        let report = RunReport::judge(&SloConfig::default(), window(10, 100, 1, 0, vec![]));
+        let report = RunReport::judge(&Slo::default(), window(10, 100, 1, 0, vec![]));
         assert!(!report.success);
-        let clean = RunReport::judge(&SloConfig::default(), window(10, 100, 0, 0, vec![]));
+        let clean = RunReport::judge(&Slo::default(), window(10, 100, 0, 0, vec![]));
         assert!(clean.success, "{:?}", clean.violations());
-        let empty = RunReport::judge(&SloConfig::default(), window(10, 0, 0, 0, vec![]));
+        let empty = RunReport::judge(&Slo::default(), window(10, 0, 0, 0, vec![]));
         assert_eq!(empty.violations(), ["no requests were sent"]);
     }
 
     #[test]
     fn recovery_is_judged_against_its_objective() {
-        let slo = SloConfig {
+        let slo = Slo {
             recovery: Some(Duration::from_secs(30)),
-            ..SloConfig::default()
+            ..Slo::default()
         };
         let judge = |recovered| {
             let mut w = window(10, 100, 0, 0, vec![]);
@@ -349,12 +349,12 @@ mod tests {
 
     #[test]
     fn ratios_and_percentiles_are_judged_against_the_slo() {
-        let slo = SloConfig {
+        let slo = Slo {
             p95: Some(Duration::from_millis(50)),
             error_ratio: Some(0.02),
             throttled_ratio: Some(0.1),
-            min_rate: Some(9.0),
-            ..SloConfig::default()
+            min_rate: Rate::new(9.0),
+            ..Slo::default()
         };
         let ok = RunReport::judge(&slo, window(10, 100, 2, 10, vec![latency(50)]));
         assert!(ok.success, "{:?}", ok.violations());

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 
 use super::verdict::Measured;
 use super::{CountValues, IterationReport, RecoveryResult, RunReport, StepLatency, unix_seconds};
-use crate::config::SloConfig;
+use crate::plan::{Rate, Slo};
 
 /// Latencies above this are clamped, in microseconds; a request this slow has long hit its
 /// timeout.
@@ -22,9 +22,9 @@ pub struct Window {
     /// Step names, in the probe's order (the reports' rows).
     steps: Vec<String>,
     /// What the window is judged against.
-    slo: SloConfig,
+    slo: Slo,
     /// Arrivals per second the probe plans, for the report.
-    planned_rate: f64,
+    planned_rate: Rate,
     /// When the window opened.
     opened: SystemTime,
     counts: CountValues,
@@ -45,7 +45,7 @@ pub enum WindowSpan {
 
 impl Window {
     /// A window of a probe with `steps`, judged against `slo`, opened at `opened`.
-    pub fn new(steps: Vec<String>, slo: SloConfig, planned_rate: f64, opened: SystemTime) -> Self {
+    pub fn new(steps: Vec<String>, slo: Slo, planned_rate: Rate, opened: SystemTime) -> Self {
         let latencies = steps
             .iter()
             .map(|_| {
@@ -112,7 +112,7 @@ impl Window {
             started: unix_seconds(self.opened),
             elapsed,
             recovered: self.recovered.take(),
-            planned_rate: self.planned_rate,
+            planned_rate: self.planned_rate.per_second(),
             counts: std::mem::take(&mut self.counts),
             steps,
         };
@@ -150,7 +150,12 @@ mod tests {
     #[test]
     fn a_closed_window_reports_its_counts_and_starts_over() {
         let opened = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
-        let mut window = Window::new(vec!["s".into()], SloConfig::default(), 2.0, opened);
+        let mut window = Window::new(
+            vec!["s".into()],
+            Slo::default(),
+            Rate::new(2.0).expect("a rate"),
+            opened,
+        );
         window.record_arrivals(4, 1);
         for latency in [10, 20, 30] {
             window.record_iteration(&iteration(latency, Outcome::Success));

@@ -16,7 +16,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::StatusBoard;
-use crate::config::SloConfig;
+use crate::plan::{Rate, Slo};
 use crate::report::{CountValues, MAX_TRACKED_MICROS, unix_seconds};
 
 /// Time between two samples of the charts.
@@ -63,14 +63,14 @@ pub struct SloLines {
     pub min_rate: Option<f64>,
 }
 
-impl From<&SloConfig> for SloLines {
-    fn from(slo: &SloConfig) -> Self {
+impl From<&Slo> for SloLines {
+    fn from(slo: &Slo) -> Self {
         Self {
             p95: slo.p95.map(|d| d.as_secs_f64()),
             p99: slo.p99.map(|d| d.as_secs_f64()),
             error_ratio: slo.error_ratio,
             throttled_ratio: slo.throttled_ratio,
-            min_rate: slo.min_rate,
+            min_rate: slo.min_rate.map(Rate::per_second),
         }
     }
 }
@@ -341,10 +341,10 @@ mod tests {
 
     #[test]
     fn slo_lines_come_from_the_probe_slo() {
-        let slo = SloConfig {
+        let slo = Slo {
             p95: Some(Duration::from_millis(25)),
             error_ratio: Some(0.01),
-            ..SloConfig::default()
+            ..Slo::default()
         };
         let lines = SloLines::from(&slo);
         assert_eq!(lines.p95, Some(0.025));

@@ -145,7 +145,7 @@ impl ProbeStatus {
             name: probe.name.clone(),
             target: probe.target.name.clone(),
             schedule: describe(&probe.schedule),
-            planned_rate: probe.replica_rate(),
+            planned_rate: probe.replica_rate().per_second(),
             steps: probe.steps.iter().map(|s| s.name.clone()).collect(),
             slo: history::SloLines::from(&probe.slo),
             state: Mutex::new(RunState::Waiting { next_run: None }),

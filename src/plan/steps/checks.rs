@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{ExtractFrom, Extraction};
 use crate::config::{ExpectConfig, JsonCheckConfig, StepConfig};
-use crate::plan::Problems;
+use crate::plan::problems::At;
 use crate::plan::template::{Escape, Template, Var};
 
 /// What makes a response a success.
@@ -63,44 +63,36 @@ pub enum JsonExpect {
     Contains(serde_json::Value),
 }
 
+/// The checks of `e` (at `....expect`), or `None` after recording what is wrong with them.
 pub(super) fn build_expect(
-    field: &str,
+    mut at: At<'_>,
     e: &ExpectConfig,
     resolve: &dyn Fn(&str) -> Option<Var>,
-    problems: &mut Problems,
 ) -> Option<Expect> {
-    let before = problems.0.len();
+    let before = at.recorded();
     for (i, code) in e.status.iter().enumerate() {
         if !(100..=599).contains(code) {
-            problems.add(
-                format!("{field}.expect.status[{i}]"),
-                format!("{code} is not an HTTP status code"),
-            );
+            at.index("status", i)
+                .add(format!("{code} is not an HTTP status code"));
         }
     }
     let json: Vec<JsonCheck> = e
         .json
         .iter()
         .enumerate()
-        .filter_map(|(i, check)| {
-            build_json_check(
-                &format!("{field}.expect.json[{i}]"),
-                check,
-                resolve,
-                problems,
-            )
-        })
+        .filter_map(|(i, check)| build_json_check(at.index("json", i), check, resolve))
         .collect();
     let mut header = Vec::new();
     for (name, value) in &e.header {
-        let header_field = format!("{field}.expect.header.{name}");
-        let parsed = problems.check(&header_field, HeaderName::from_bytes(name.as_bytes()));
-        let template = problems.check(&header_field, Template::parse(value, Escape::None, resolve));
+        let mut at = at.key("header");
+        let mut at = at.key(name);
+        let parsed = at.check(HeaderName::from_bytes(name.as_bytes()));
+        let template = at.check(Template::parse(value, Escape::None, resolve));
         if let (Some(parsed), Some(template)) = (parsed, template) {
             header.push((parsed, template));
         }
     }
-    (problems.0.len() == before).then(|| Expect {
+    (at.recorded() == before).then(|| Expect {
         status: e.status.clone(),
         body_contains: e.body_contains.clone(),
         max_latency: e.max_latency,
@@ -110,12 +102,11 @@ pub(super) fn build_expect(
 }
 
 fn build_json_check(
-    field: &str,
+    mut at: At<'_>,
     c: &JsonCheckConfig,
     resolve: &dyn Fn(&str) -> Option<Var>,
-    problems: &mut Problems,
 ) -> Option<JsonCheck> {
-    let path = problems.check(&format!("{field}.path"), parse_json_path(&c.path));
+    let path = at.key("path").check(parse_json_path(&c.path));
     let given = [
         c.equals.is_some(),
         c.exists.is_some(),
@@ -123,18 +114,16 @@ fn build_json_check(
         c.contains.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
-        problems.add(
-            field,
-            "give exactly one of `equals`, `exists`, `length` or `contains`",
-        );
+        at.add("give exactly one of `equals`, `exists`, `length` or `contains`");
         return None;
     }
     let expect = match (&c.equals, c.exists, c.length, &c.contains) {
         (Some(serde_json::Value::String(text)), ..) if text.contains("{{") => {
-            JsonExpect::EqualsTemplate(problems.check(
-                &format!("{field}.equals"),
-                Template::parse(text, Escape::None, resolve),
-            )?)
+            JsonExpect::EqualsTemplate(at.key("equals").check(Template::parse(
+                text,
+                Escape::None,
+                resolve,
+            ))?)
         }
         (Some(value), ..) => JsonExpect::Equals(value.clone()),
         (_, Some(exists), ..) => JsonExpect::Exists(exists),
@@ -151,42 +140,36 @@ fn build_json_check(
 
 /// The step's extractions; each new name is appended to `variables`.
 pub(super) fn build_extract(
-    field: &str,
+    mut at: At<'_>,
     s: &StepConfig,
     scope: usize,
     variables: &mut Vec<String>,
-    problems: &mut Problems,
 ) -> Option<Vec<Extraction>> {
-    let before = problems.0.len();
+    let before = at.recorded();
     let mut extract = Vec::new();
+    let mut extract_at = at.key("extract");
     for (name, source) in &s.extract {
-        let name_field = format!("{field}.extract.{name}");
+        let mut at = extract_at.key(name);
         if Var::builtin(name).is_some() {
-            problems.add(&name_field, format!("`{name}` is a built-in variable"));
+            at.add(format!("`{name}` is a built-in variable"));
         } else if variables[scope..].contains(name) {
-            problems.add(
-                &name_field,
-                format!("`{name}` is already extracted by an earlier step"),
-            );
+            at.add(format!("`{name}` is already extracted by an earlier step"));
         }
         let from = match (&source.json, &source.header, &source.regex) {
-            (Some(path), None, None) => problems
-                .check(&format!("{name_field}.json"), parse_json_path(path))
+            (Some(path), None, None) => at
+                .key("json")
+                .check(parse_json_path(path))
                 .map(ExtractFrom::Json),
-            (None, Some(header), None) => problems
-                .check(
-                    &format!("{name_field}.header"),
-                    HeaderName::from_bytes(header.as_bytes()),
-                )
+            (None, Some(header), None) => at
+                .key("header")
+                .check(HeaderName::from_bytes(header.as_bytes()))
                 .map(ExtractFrom::Header),
-            (None, None, Some(regex)) => problems
-                .check(&format!("{name_field}.regex"), Regex::new(regex))
+            (None, None, Some(regex)) => at
+                .key("regex")
+                .check(Regex::new(regex))
                 .map(ExtractFrom::Regex),
             _ => {
-                problems.add(
-                    &name_field,
-                    "give exactly one of `json`, `header` or `regex`",
-                );
+                at.add("give exactly one of `json`, `header` or `regex`");
                 None
             }
         };
@@ -198,7 +181,7 @@ pub(super) fn build_extract(
             });
         }
     }
-    (problems.0.len() == before).then_some(extract)
+    (at.recorded() == before).then_some(extract)
 }
 
 /// Parses a JSONPath without letting a malformed one take the process down.
