@@ -46,7 +46,9 @@ pub use replay::{Entry, Replay};
 pub use schedule::Schedule;
 pub use shard::{Shard, ShardError};
 pub use slo::Slo;
-pub use steps::{Expect, ExtractFrom, Extraction, JsonCheck, JsonExpect, Scenario, Step};
+pub use steps::{
+    Action, Expect, ExtractFrom, Extraction, HttpRequest, JsonCheck, JsonExpect, Scenario, Step,
+};
 pub use target::{Demo, MemoryPlan, MemorySource, ProcessSelector, Target};
 pub use template::{Escape, Template, Var};
 

@@ -2,6 +2,11 @@
 //! extractions, and returns what happened as plain data. Knows nothing about metrics or the
 //! status page.
 //!
+//! Each step's action is dispatched on its protocol (`Runner::act`; today HTTP, in
+//! `http_exchange.rs`), which sends and returns an `Exchange`; what follows is shared by every
+//! action: the latency from the intended instant, the outcome, the checks and extraction
+//! (`check.rs`) and the step's report.
+//!
 //! Latency is measured from the **intended** start: the arrival's instant for the first
 //! step, the end of the previous step for later ones. A late generator or a stalled target
 //! therefore shows up as latency, never as silently missing samples. A failed step ends the
@@ -11,19 +16,22 @@
 //! `traceparent` (see `spans.rs`); with it off, the runner holds `None` and does nothing more.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::client::{self, HttpClient};
+use crate::client::{HttpClient, Response, TransportError};
 use crate::outcome::{Outcome, Reason};
-use crate::plan::{Probe, Replay, Step, splitmix};
+use crate::plan::{Action, Probe, Replay, Step, splitmix};
 use crate::report::{IterationReport, StepReport};
 
 mod check;
 mod context;
+mod http_exchange;
 mod spans;
 
 pub use context::Context;
+pub use http_exchange::{Rendered, render_request};
 
 /// Runs iterations of one probe against its target's client.
 #[derive(Debug, Clone)]
@@ -82,21 +90,12 @@ impl Runner {
                 continue;
             }
             // A step whose variables have no value (their step failed) cannot be sent.
-            let Some(mut request) = context.request(step) else {
+            let Some(report) = self
+                .run_step(index, step, step_start, &mut context, trace.as_ref())
+                .await
+            else {
                 continue;
             };
-            let span = trace
-                .as_ref()
-                .map(|trace| trace.start_step(index, step_start, &request));
-            if let Some(span) = &span {
-                span.inject(request.headers_mut());
-            }
-            let report = self
-                .run_step(index, step, request, step_start, &mut context)
-                .await;
-            if let Some(span) = span {
-                span.end(&report);
-            }
             failed |= report.outcome != Outcome::Success;
             steps.push(report);
             step_start = Instant::now();
@@ -125,13 +124,8 @@ impl Runner {
     ) -> IterationReport {
         let entry = &replay.entries[(n % replay.entries.len() as u64) as usize];
         let step = &self.probe.steps[entry.route];
-        let mut request = http::Request::new(http_body_util::Full::new(entry.body.clone()));
-        *request.method_mut() = entry.method.clone();
-        *request.uri_mut() = entry.uri.clone();
-        *request.headers_mut() = step.headers.clone();
-        for (name, value) in &entry.headers {
-            request.headers_mut().insert(name.clone(), value.clone());
-        }
+        let Action::Http(route) = &step.action;
+        let mut request = http_exchange::replayed(entry, route);
         let mut context = Context::new(&self.probe, iteration, None);
         let trace = self
             .tracer
@@ -143,9 +137,9 @@ impl Runner {
         if let Some(span) = &span {
             span.inject(request.headers_mut());
         }
-        let report = self
-            .run_step(entry.route, step, request, intended_at, &mut context)
-            .await;
+        let deadline = self.deadline(intended_at);
+        let exchange = http_exchange::exchange(&self.client, step, route, request, deadline).await;
+        let report = judge(entry.route, step, exchange, intended_at, &mut context);
         if let Some(span) = span {
             span.end(&report);
         }
@@ -160,49 +154,131 @@ impl Runner {
         }
     }
 
+    /// Runs step `index`, intended to start at `intended_at`: its action, then the checks
+    /// every action shares. `None` when the step cannot be sent (a variable it uses has no
+    /// value because the step that extracts it failed).
     async fn run_step(
         &self,
         index: usize,
         step: &Step,
-        request: http::Request<http_body_util::Full<bytes::Bytes>>,
         intended_at: Instant,
         context: &mut Context<'_>,
-    ) -> StepReport {
-        let deadline = intended_at + self.probe.target.timeout;
-        let sent = client::send(
-            &self.client,
-            request,
-            step.needs_body().then_some(step.max_body_bytes),
-        );
-        let result = tokio::time::timeout_at(deadline, sent).await;
-        let latency = Instant::now().saturating_duration_since(intended_at);
-        let mut retry_after = None;
-        let mut snippet = None;
-        let (outcome, status, detail) = match result {
-            Err(_) => {
-                let detail = format!("no response within {:?}", self.probe.target.timeout);
-                (Outcome::Failure(Reason::Timeout), None, Some(detail))
-            }
-            Ok(Err(error)) => (Outcome::Failure(error.reason), None, Some(error.message)),
-            Ok(Ok(response)) => {
-                retry_after = check::retry_after(&response);
-                let (outcome, detail) = check::check_and_extract(step, &response, latency, context);
-                if outcome != Outcome::Success {
-                    snippet = Some(String::from_utf8_lossy(&response.prefix).into_owned());
+        trace: Option<&spans::IterationSpan<'_>>,
+    ) -> Option<StepReport> {
+        let (exchange, span) = self.act(index, step, intended_at, context, trace).await?;
+        let report = judge(index, step, exchange, intended_at, context);
+        if let Some(span) = span {
+            span.end(&report);
+        }
+        Some(report)
+    }
+
+    /// Dispatches on the step's action: renders what it sends, sends it and waits for what
+    /// comes back until the step's deadline, within the step's span when tracing is on.
+    async fn act(
+        &self,
+        index: usize,
+        step: &Step,
+        intended_at: Instant,
+        // `&mut`, though only read: a shared reference held across the await would need
+        // the context to be `Sync`, which its lazily made UUID is not.
+        context: &mut Context<'_>,
+        trace: Option<&spans::IterationSpan<'_>>,
+    ) -> Option<(Exchange, Option<spans::StepSpan>)> {
+        let deadline = self.deadline(intended_at);
+        match &step.action {
+            Action::Http(action) => {
+                let mut request = http_exchange::render_request(action, context)?;
+                let span = trace.map(|trace| trace.start_step(index, intended_at, &request));
+                if let Some(span) = &span {
+                    span.inject(request.headers_mut());
                 }
-                (outcome, Some(response.status), detail)
+                let exchange =
+                    http_exchange::exchange(&self.client, step, action, request, deadline).await;
+                Some((exchange, span))
             }
-        };
-        StepReport {
-            step: index,
-            outcome,
-            status,
-            latency,
-            detail,
-            retry_after,
-            snippet,
         }
     }
+
+    /// A step intended at `intended_at` must be done by then plus the target's timeout.
+    fn deadline(&self, intended_at: Instant) -> Deadline {
+        Deadline {
+            at: intended_at + self.probe.target.timeout,
+            timeout: self.probe.target.timeout,
+        }
+    }
+}
+
+/// When a step must be done: its intended instant plus the target's timeout.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    timeout: Duration,
+}
+
+/// What a step's action brought back, before its checks.
+#[derive(Debug)]
+enum Exchange {
+    /// An answer, to be checked.
+    Answered(Response),
+    /// No answer: the reason it failed, and why in words.
+    Failed(Reason, String),
+}
+
+impl Exchange {
+    /// Waits for `answer` until `deadline`; past it, the step failed with `timeout`.
+    async fn until(
+        deadline: Deadline,
+        answer: impl Future<Output = Result<Response, TransportError>>,
+    ) -> Self {
+        match tokio::time::timeout_at(deadline.at, answer).await {
+            Err(_) => Exchange::Failed(
+                Reason::Timeout,
+                format!("no response within {:?}", deadline.timeout),
+            ),
+            Ok(Err(error)) => Exchange::Failed(error.reason, error.message),
+            Ok(Ok(response)) => Exchange::Answered(response),
+        }
+    }
+}
+
+/// The report of step `index` from what its action brought back: latency from the
+/// intended instant (taken now, as the exchange ends), then the step's checks and
+/// extractions, whose values go to `context`.
+fn judge(
+    index: usize,
+    step: &Step,
+    exchange: Exchange,
+    intended_at: Instant,
+    context: &mut Context<'_>,
+) -> StepReport {
+    let latency = Instant::now().saturating_duration_since(intended_at);
+    let mut report = StepReport {
+        step: index,
+        outcome: Outcome::Success,
+        status: None,
+        latency,
+        detail: None,
+        retry_after: None,
+        snippet: None,
+    };
+    match exchange {
+        Exchange::Failed(reason, detail) => {
+            report.outcome = Outcome::Failure(reason);
+            report.detail = Some(detail);
+        }
+        Exchange::Answered(response) => {
+            report.retry_after = check::retry_after(&response);
+            let (outcome, detail) = check::check_and_extract(step, &response, latency, context);
+            if outcome != Outcome::Success {
+                report.snippet = Some(String::from_utf8_lossy(&response.prefix).into_owned());
+            }
+            report.outcome = outcome;
+            report.status = Some(response.status);
+            report.detail = detail;
+        }
+    }
+    report
 }
 
 /// The scenario of fleet iteration `n`, drawn by weight from a hash of the seed and `n`

@@ -19,9 +19,9 @@ use loadprobe::config::Config;
 use loadprobe::guard::Guard;
 use loadprobe::memory::source::pick_series;
 use loadprobe::plan::{
-    Escape, ExtractFrom, JsonExpect, Plan, Probe, Schedule, Shard, Template, Var,
+    Action, Escape, ExtractFrom, JsonExpect, Plan, Probe, Schedule, Shard, Template, Var,
 };
-use loadprobe::runner::Context;
+use loadprobe::runner::{Context, render_request};
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
@@ -92,7 +92,11 @@ fn exercise_probe(probe: &Probe) {
     }
     for step in &probe.steps {
         // `None` is a valid answer (a rendered URL or header that is not valid is not sent).
-        let _ = context.request(step);
+        match &step.action {
+            Action::Http(request) => {
+                let _ = render_request(request, &context);
+            }
+        }
         for (_, template) in &step.expect.header {
             let _ = context.render(template);
         }

@@ -18,7 +18,7 @@ use super::data::{MAX_FILE_BYTES, MAX_ROWS};
 use super::load::ReplayTiming;
 use super::problems::{At, check_name};
 use super::rate::Rate;
-use super::steps::{Expect, Step};
+use super::steps::{Action, Expect, HttpRequest, Step};
 use super::target::Target;
 use crate::config::{ProbeConfig, ReplayConfig, ReplayFormat};
 
@@ -171,17 +171,10 @@ impl Replay {
             .iter()
             .map(|name| Step {
                 name: name.clone(),
-                method: Method::GET,
-                uri: target.url.clone(),
-                uri_template: None,
-                headers: headers.clone(),
-                header_templates: Vec::new(),
-                body: Bytes::new(),
-                body_template: None,
+                action: Action::Http(HttpRequest::get(target.url.clone(), headers.clone())),
                 expect: Expect::default(),
                 extract: Vec::new(),
                 always: false,
-                max_body_bytes: super::DEFAULT_MAX_BODY_BYTES,
             })
             .collect()
     }

@@ -1,51 +1,60 @@
-//! A probe's steps: requests with their templates, checks and extractions, built from the
-//! config with every path, header, JSONPath, regex and variable name checked at load time.
+//! A probe's steps: each an action (today an HTTP request) with its checks and
+//! extractions, built from the config with every path, header, JSONPath, regex and
+//! variable name checked at load time.
 
 use std::collections::BTreeSet;
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use http::{Method, Uri};
+use http::header::HeaderName;
 use regex::Regex;
 use serde_json_path::JsonPath;
 
 use super::data::Feeder;
-use super::problems::{At, check_name, header_map};
+use super::problems::{At, check_name};
 use super::target::Target;
-use super::template::{Escape, Template, Var};
+use super::template::Var;
 use crate::config::{ProbeConfig, StepConfig};
 
 mod checks;
+mod http_request;
 
 pub use checks::{Expect, JsonCheck, JsonExpect};
+pub use http_request::HttpRequest;
 
-/// One HTTP request of a probe, ready to send.
+/// One step of a probe: what it does, what makes it a success, what it keeps.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// Config name: the `step` label.
     pub name: String,
-    /// HTTP method.
-    pub method: Method,
-    /// Absolute URI (target URL joined with the step path) when the path has no variables.
-    pub uri: Uri,
-    /// The absolute URL as a template, when the path has variables.
-    pub uri_template: Option<Template>,
-    /// Target headers with the step's literal ones on top; values are marked sensitive.
-    pub headers: HeaderMap,
-    /// Step headers whose values have variables.
-    pub header_templates: Vec<(HeaderName, Template)>,
-    /// Request body when it has no variables (empty when none).
-    pub body: Bytes,
-    /// The body as a template, when it has variables.
-    pub body_template: Option<Template>,
-    /// Response checks.
+    /// What the step sends and waits for.
+    pub action: Action,
+    /// Checks of what came back.
     pub expect: Expect,
-    /// Values taken from the response for later steps.
+    /// Values taken from what came back, for later steps.
     pub extract: Vec<Extraction>,
     /// Sent even after an earlier step failed (cleanup).
     pub always: bool,
-    /// Largest response body read for checks and extraction.
-    pub max_body_bytes: usize,
+}
+
+/// What a step does: the protocol seam between the plan and the runner.
+///
+/// The runner dispatches on it (`Runner::act`) and shares everything else among actions:
+/// the deadline and the latency from the intended instant, the outcome and its failure
+/// reasons, the checks of [`Expect`], extraction, templating and the step's report, so
+/// the scheduler, metrics and reports never see which protocol a step spoke.
+///
+/// Adding a step action (a protocol):
+/// 1. its keys in `config/step.rs` and `docs/configuration.md`;
+/// 2. a variant here holding what it sends, ready to go (URLs joined, templates parsed),
+///    in a `plan/steps/<protocol>.rs` of its own with its builder, chosen in `build_step`;
+///    one fixture under `tests/testdata/invalid/` per new rule;
+/// 3. its exchange in `runner/<protocol>.rs`: render it with the iteration's `Context`,
+///    send it and return an `Exchange` (what came back, or a failure `Reason`), then one
+///    arm in `Runner::act`;
+/// 4. a new failure reason, if it has one, in `outcome.rs` (`Reason` and `Reason::ALL`).
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// One HTTP request and its response.
+    Http(HttpRequest),
 }
 
 impl Step {
@@ -249,105 +258,15 @@ fn build_step(
     target: &Target,
     resolve: &dyn Fn(&str) -> Option<Var>,
 ) -> Option<Step> {
-    let method = at
-        .key("method")
-        .check(Method::from_bytes(s.method.as_bytes()));
-    let (uri, uri_template) = build_uri(at.key("path"), &target.url, &s.path, resolve)?;
-    let (mut headers, header_templates) = build_headers(at.key("headers"), target, s, resolve)?;
-    let (body, content_type) = match (&s.body, &s.json) {
-        (Some(_), Some(_)) => {
-            at.add("give either `body` or `json`, not both");
-            return None;
-        }
-        (Some(body), None) => ((body.clone(), Escape::None), None),
-        (None, Some(json)) => (
-            (json.to_string(), Escape::Json),
-            Some(HeaderValue::from_static("application/json")),
-        ),
-        (None, None) => ((String::new(), Escape::None), None),
-    };
-    let body_key = if s.json.is_some() { "json" } else { "body" };
-    let body_template = at
-        .key(body_key)
-        .check(Template::parse(&body.0, body.1, resolve))?;
-    if let Some(value) = content_type {
-        headers.entry(CONTENT_TYPE).or_insert(value);
-    }
-    // Targets can see who is loading them (and tell it apart in their access logs).
-    headers
-        .entry(USER_AGENT)
-        .or_insert(HeaderValue::from_static(concat!(
-            "loadprobe/",
-            env!("CARGO_PKG_VERSION")
-        )));
+    // A bad path, header or body makes the step's other keys moot (`?`); a bad method
+    // does not, so its checks are still reported with it.
+    let action = http_request::build(at.reborrow(), s, target, resolve)?.map(Action::Http);
     let expect = checks::build_expect(at.key("expect"), &s.expect, resolve);
     Some(Step {
         name,
-        method: method?,
-        uri,
-        uri_template,
-        headers,
-        header_templates,
-        body: Bytes::from(body.0),
-        body_template: (!body_template.is_literal()).then_some(body_template),
+        action: action?,
         expect: expect?,
         extract: Vec::new(),
         always: s.always,
-        max_body_bytes: s.max_body_bytes.unwrap_or(super::DEFAULT_MAX_BODY_BYTES),
     })
-}
-
-/// The step's URI when its path is literal, or its template (with a placeholder URI).
-fn build_uri(
-    mut at: At<'_>,
-    base: &Uri,
-    path: &str,
-    resolve: &dyn Fn(&str) -> Option<Var>,
-) -> Option<(Uri, Option<Template>)> {
-    if !path.starts_with('/') {
-        at.add(format!("`{path}` must start with `/`"));
-        return None;
-    }
-    let prefix = base.path().trim_end_matches('/');
-    let scheme = base.scheme_str().unwrap_or("http");
-    let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
-    let joined = format!("{scheme}://{authority}{prefix}{path}");
-    let template = at.check(Template::parse(&joined, Escape::Url, resolve))?;
-    if !template.is_literal() {
-        return Some((base.clone(), Some(template)));
-    }
-    let uri = joined
-        .parse()
-        .map_err(|e| format!("`{path}` does not make a valid URL: {e}"));
-    Some((at.check(uri)?, None))
-}
-
-/// The target's headers with the step's literal ones on top, and its templated ones.
-fn build_headers(
-    mut at: At<'_>,
-    target: &Target,
-    s: &StepConfig,
-    resolve: &dyn Fn(&str) -> Option<Var>,
-) -> Option<(HeaderMap, Vec<(HeaderName, Template)>)> {
-    let mut headers = target.headers.clone();
-    let mut templates = Vec::new();
-    let (literal, templated): (Vec<_>, Vec<_>) =
-        s.headers.iter().partition(|(_, v)| !v.contains("{{"));
-    let literal = literal
-        .into_iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (key, value) in header_map(at.reborrow(), &literal)? {
-        headers.insert(
-            key.expect("a fresh HeaderMap yields a name for each value"),
-            value,
-        );
-    }
-    for (key, value) in templated {
-        let mut at = at.key(key);
-        let name = at.check(HeaderName::from_bytes(key.as_bytes()));
-        let template = at.check(Template::parse(value, Escape::None, resolve));
-        templates.push((name?, template?));
-    }
-    Some((headers, templates))
 }

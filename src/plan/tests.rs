@@ -16,10 +16,11 @@ fn joins_paths_and_merges_headers() {
     );
     let plan = plan(&yaml).expect("valid");
     let step = &plan.probes[0].steps[0];
-    assert_eq!(step.uri, "http://127.0.0.1:1/base/x?y=1");
     assert_eq!(step.name, "request");
-    assert_eq!(step.headers[CONTENT_TYPE], "application/json");
-    assert_eq!(&step.body[..], br#"{"a":1}"#);
+    let Action::Http(request) = &step.action;
+    assert_eq!(request.uri, "http://127.0.0.1:1/base/x?y=1");
+    assert_eq!(request.headers[CONTENT_TYPE], "application/json");
+    assert_eq!(&request.body[..], br#"{"a":1}"#);
 }
 
 #[test]

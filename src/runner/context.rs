@@ -1,15 +1,11 @@
-//! What one iteration knows while it runs: its number, its UUID, the values its steps have
-//! extracted so far; and the requests rendered from them.
+//! What one iteration knows while it runs: its number, its UUID, its data row and the
+//! values its steps have extracted so far; every action renders its templates with it.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
-
-use crate::plan::{Probe, Step, Template, Var};
+use crate::plan::{Probe, Template, Var};
 
 /// Variables of one iteration.
 #[derive(Debug)]
@@ -62,28 +58,6 @@ impl<'p> Context<'p> {
     /// Renders a template with this context.
     pub fn render(&self, template: &Template) -> Option<String> {
         template.render(|var| self.value(var))
-    }
-
-    /// The request of `step`, rendered; `None` when a variable it uses has no value or the
-    /// rendered URL or header is not valid (the step cannot be sent).
-    pub fn request(&self, step: &Step) -> Option<Request<Full<Bytes>>> {
-        let body = match &step.body_template {
-            Some(template) => Bytes::from(self.render(template)?),
-            None => step.body.clone(),
-        };
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = step.method.clone();
-        *request.uri_mut() = match &step.uri_template {
-            Some(template) => self.render(template)?.parse().ok()?,
-            None => step.uri.clone(),
-        };
-        *request.headers_mut() = step.headers.clone();
-        for (name, template) in &step.header_templates {
-            let mut value = http::HeaderValue::from_str(&self.render(template)?).ok()?;
-            value.set_sensitive(true);
-            request.headers_mut().insert(name.clone(), value);
-        }
-        Some(request)
     }
 }
 

@@ -19,7 +19,7 @@ use opentelemetry_sdk::trace::{SdkTracer, Span};
 use tokio::time::Instant;
 
 use crate::outcome::Outcome;
-use crate::plan::{Probe, Var};
+use crate::plan::{Action, Probe, Var};
 use crate::report::StepReport;
 
 /// The W3C Trace Context headers.
@@ -79,19 +79,23 @@ impl ProbeTracer {
             .iter()
             .map(|step| {
                 let mut fixed = vec![KeyValue::new("loadprobe.step", shared(&step.name))];
-                if probe.replay.is_none() {
-                    fixed.push(KeyValue::new(
-                        "http.request.method",
-                        shared(step.method.as_str()),
-                    ));
-                    fixed.push(match &step.uri_template {
-                        // The outline keeps `{var}` holes: rendered values may be secrets.
-                        Some(template) => KeyValue::new(
-                            "url.template",
-                            shared(path_of(&template.outline(|var| var_name(probe, var)))),
-                        ),
-                        None => KeyValue::new("url.path", shared(step.uri.path())),
-                    });
+                match &step.action {
+                    // A replayed entry has its own method and path: see `start_step`.
+                    Action::Http(_) if probe.replay.is_some() => {}
+                    Action::Http(http) => {
+                        fixed.push(KeyValue::new(
+                            "http.request.method",
+                            shared(http.method.as_str()),
+                        ));
+                        fixed.push(match &http.uri_template {
+                            // The outline keeps `{var}` holes: rendered values may be secrets.
+                            Some(template) => KeyValue::new(
+                                "url.template",
+                                shared(path_of(&template.outline(|var| var_name(probe, var)))),
+                            ),
+                            None => KeyValue::new("url.path", shared(http.uri.path())),
+                        });
+                    }
                 }
                 StepAttributes {
                     name: step.name.clone(),
