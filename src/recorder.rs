@@ -65,13 +65,7 @@ impl Recorder {
     /// The recorder of `probe`, which is starting: resolves its series in `metrics` and
     /// makes its entry for `status` (listed once the engine lists it).
     pub fn new(probe: &Probe, metrics: &Metrics, status: &Arc<StatusBoard>) -> Self {
-        let steps = probe.steps.iter().map(|s| s.name.clone()).collect();
-        let window = Window::new(
-            steps,
-            probe.slo.clone(),
-            probe.replica_rate(),
-            SystemTime::now(),
-        );
+        let window = Window::for_probe(probe, SystemTime::now());
         Self {
             probe: probe.name.clone(),
             metrics: metrics.resolve_probe(probe),

@@ -131,12 +131,7 @@ impl Runner {
             .tracer
             .as_deref()
             .map(|tracer| tracer.start_iteration(intended_at, 0));
-        let span = trace
-            .as_ref()
-            .map(|trace| trace.start_step(entry.route, intended_at, &request));
-        if let Some(span) = &span {
-            span.inject(request.headers_mut());
-        }
+        let span = http_exchange::traced(trace.as_ref(), entry.route, intended_at, &mut request);
         let deadline = self.deadline(intended_at);
         let exchange = http_exchange::exchange(&self.client, step, route, request, deadline).await;
         let report = judge(entry.route, step, exchange, intended_at, &mut context);
@@ -189,10 +184,7 @@ impl Runner {
         match &step.action {
             Action::Http(action) => {
                 let mut request = http_exchange::render_request(action, context)?;
-                let span = trace.map(|trace| trace.start_step(index, intended_at, &request));
-                if let Some(span) = &span {
-                    span.inject(request.headers_mut());
-                }
+                let span = http_exchange::traced(trace, index, intended_at, &mut request);
                 let exchange =
                     http_exchange::exchange(&self.client, step, action, request, deadline).await;
                 Some((exchange, span))

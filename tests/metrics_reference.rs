@@ -54,13 +54,7 @@ fn populated_metrics() -> Metrics {
     }
     for probe in &plan.probes {
         let handles = metrics.resolve_probe(probe);
-        let steps = probe.steps.iter().map(|s| s.name.clone()).collect();
-        let mut window = Window::new(
-            steps,
-            probe.slo.clone(),
-            probe.replica_rate(),
-            SystemTime::now(),
-        );
+        let mut window = Window::for_probe(probe, SystemTime::now());
         let now = Instant::now();
         let report = IterationReport {
             scenario: 0,

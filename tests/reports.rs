@@ -24,13 +24,7 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
     let yaml = "targets: {t: {url: 'http://127.0.0.1:9'}}\nprobes:\n- {name: p, target: t, load: {rate: 1}, request: {}}\n";
     let plan = Plan::try_from(Config::parse(yaml, |_| None).expect("parses")).expect("valid");
     let probe = &plan.probes[0];
-    let steps = probe.steps.iter().map(|s| s.name.clone()).collect();
-    let mut window = Window::new(
-        steps,
-        probe.slo.clone(),
-        probe.replica_rate(),
-        SystemTime::now(),
-    );
+    let mut window = Window::for_probe(probe, SystemTime::now());
     // A long-tailed mix of latencies in microseconds, from 200 µs to 3 s, in scrambled order.
     let mut latencies: Vec<u64> = (0..20_000u64).map(|i| 200 + (i * i) % 3_000_000).collect();
     let now = Instant::now();

@@ -71,13 +71,7 @@ fn retiring_removes_exactly_the_series_that_were_created() {
     let mut probes = Vec::new();
     for probe in &plan.probes {
         let handles = metrics.resolve_probe(probe);
-        let steps = probe.steps.iter().map(|s| s.name.clone()).collect();
-        let mut window = Window::new(
-            steps,
-            probe.slo.clone(),
-            probe.replica_rate(),
-            SystemTime::now(),
-        );
+        let mut window = Window::for_probe(probe, SystemTime::now());
         handles.record_run_start(probe.replica_rate());
         for (scenario, step, status, outcome) in [
             (0, 0, 200, Outcome::Success),

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 
 use super::verdict::Measured;
 use super::{CountValues, IterationReport, RecoveryResult, RunReport, StepLatency, unix_seconds};
-use crate::plan::{Rate, Slo};
+use crate::plan::{Probe, Rate, Slo};
 
 /// Latencies above this are clamped, in microseconds; a request this slow has long hit its
 /// timeout.
@@ -62,6 +62,12 @@ impl Window {
             latencies,
             recovered: None,
         }
+    }
+
+    /// The window of `probe`'s steps, judged against its SLOs, opened at `opened`.
+    pub fn for_probe(probe: &Probe, opened: SystemTime) -> Self {
+        let steps = probe.steps.iter().map(|s| s.name.clone()).collect();
+        Self::new(steps, probe.slo.clone(), probe.replica_rate(), opened)
     }
 
     /// Starts the window over at `at` (a run starts).

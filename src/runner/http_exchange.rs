@@ -5,6 +5,9 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 
+use tokio::time::Instant;
+
+use super::spans::{IterationSpan, StepSpan};
 use super::{Context, Deadline, Exchange};
 use crate::client::{self, HttpClient};
 use crate::plan::{Entry, HttpRequest, Step};
@@ -45,6 +48,19 @@ pub(super) fn replayed(entry: &Entry, route: &HttpRequest) -> Rendered {
         request.headers_mut().insert(name.clone(), value.clone());
     }
     request
+}
+
+/// The span of step `index`, intended at `intended_at`, when tracing is on; `request`
+/// then carries its context (`traceparent`) to the target.
+pub(super) fn traced(
+    trace: Option<&IterationSpan<'_>>,
+    index: usize,
+    intended_at: Instant,
+    request: &mut Rendered,
+) -> Option<StepSpan> {
+    let span = trace?.start_step(index, intended_at, request);
+    span.inject(request.headers_mut());
+    Some(span)
 }
 
 /// Sends `request` of `step` (whose action is `http`) and reads its response, keeping the
