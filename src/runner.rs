@@ -133,7 +133,8 @@ impl Runner {
             .map(|tracer| tracer.start_iteration(intended_at, 0));
         let span = http_exchange::traced(trace.as_ref(), entry.route, intended_at, &mut request);
         let deadline = self.deadline(intended_at);
-        let exchange = http_exchange::exchange(&self.client, step, route, request, deadline).await;
+        let answer = http_exchange::exchange(&self.client, step, route, request, deadline).await;
+        let exchange = Exchange::within(deadline, answer);
         let report = judge(entry.route, step, exchange, intended_at, &mut context);
         if let Some(span) = span {
             span.end(&report);
@@ -185,9 +186,9 @@ impl Runner {
             Action::Http(action) => {
                 let mut request = http_exchange::render_request(action, context)?;
                 let span = http_exchange::traced(trace, index, intended_at, &mut request);
-                let exchange =
+                let answer =
                     http_exchange::exchange(&self.client, step, action, request, deadline).await;
-                Some((exchange, span))
+                Some((Exchange::within(deadline, answer), span))
             }
         }
     }
@@ -218,12 +219,17 @@ enum Exchange {
 }
 
 impl Exchange {
-    /// Waits for `answer` until `deadline`; past it, the step failed with `timeout`.
-    async fn until(
+    /// What an answer awaited until `deadline` amounts to: past it, the step failed with
+    /// `timeout`.
+    ///
+    /// Actions await `tokio::time::timeout_at(deadline.at, …)` themselves and hand the
+    /// result here: a wrapper future taking theirs as an argument would lay it out twice
+    /// in the iteration's task, which the scheduler moves on each spawn.
+    fn within(
         deadline: Deadline,
-        answer: impl Future<Output = Result<Response, TransportError>>,
+        answer: Result<Result<Response, TransportError>, tokio::time::error::Elapsed>,
     ) -> Self {
-        match tokio::time::timeout_at(deadline.at, answer).await {
+        match answer {
             Err(_) => Exchange::Failed(
                 Reason::Timeout,
                 format!("no response within {:?}", deadline.timeout),

@@ -8,8 +8,10 @@ use http_body_util::Full;
 use tokio::time::Instant;
 
 use super::spans::{IterationSpan, StepSpan};
-use super::{Context, Deadline, Exchange};
-use crate::client::{self, HttpClient};
+use tokio::time::Timeout;
+
+use super::{Context, Deadline};
+use crate::client::{self, HttpClient, Response, TransportError};
 use crate::plan::{Entry, HttpRequest, Step};
 
 /// An HTTP request ready to send.
@@ -64,14 +66,19 @@ pub(super) fn traced(
 }
 
 /// Sends `request` of `step` (whose action is `http`) and reads its response, keeping the
-/// body when the step's checks or extractions need it, until `deadline`.
-pub(super) async fn exchange(
-    client: &HttpClient,
+/// body when the step's checks or extractions need it, until `deadline` (see
+/// `Exchange::within` for what the result amounts to).
+///
+/// A plain function returning the future, not an `async fn`: an `async fn` would keep its
+/// arguments beside the send future it builds from them, and that future sizes every
+/// iteration's task, which the scheduler moves on each spawn.
+pub(super) fn exchange<'a>(
+    client: &'a HttpClient,
     step: &Step,
     http: &HttpRequest,
     request: Rendered,
     deadline: Deadline,
-) -> Exchange {
+) -> Timeout<impl Future<Output = Result<Response, TransportError>> + Send + 'a> {
     let keep_body = step.needs_body().then_some(http.max_body_bytes);
-    Exchange::until(deadline, client::send(client, request, keep_body)).await
+    tokio::time::timeout_at(deadline.at, client::send(client, request, keep_body))
 }
