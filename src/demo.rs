@@ -269,11 +269,6 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-/// Binds the demo target's listener (loopback only, checked by the plan).
-pub async fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(listen).await
-}
-
 /// Why the demo target could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the demo target on {address}")]
@@ -291,9 +286,12 @@ pub async fn start(
     demo: &crate::plan::Demo,
     shutdown: CancellationToken,
 ) -> Result<impl Future<Output = std::io::Result<()>> + Send + 'static, StartError> {
-    let listener = bind(demo.listen).await.map_err(|source| StartError {
-        address: demo.listen,
-        source,
-    })?;
+    // The address is loopback only, checked by the plan.
+    let listener = TcpListener::bind(demo.listen)
+        .await
+        .map_err(|source| StartError {
+            address: demo.listen,
+            source,
+        })?;
     Ok(serve(listener, demo.settings.clone(), shutdown))
 }

@@ -90,10 +90,7 @@ impl Engine {
         let clients = self.clients_for(plan)?;
         let global_changed = self.global.as_ref() != Some(&plan.global);
         if global_changed {
-            self.rate_cap = plan
-                .global
-                .max_rate
-                .map(|rate| Arc::new(RateCap::new(rate, tokio::time::Instant::now())));
+            self.rate_cap = RateCap::for_global(&plan.global);
         }
         let drain = plan.global.drain_timeout;
         let mut old: HashMap<String, ProbeEntry> = self

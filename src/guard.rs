@@ -73,6 +73,13 @@ impl RateCap {
         }
     }
 
+    /// The cap `global.max_rate` sets for every probe of the process, if it sets one.
+    pub fn for_global(global: &crate::plan::Global) -> Option<std::sync::Arc<RateCap>> {
+        global
+            .max_rate
+            .map(|rate| std::sync::Arc::new(RateCap::new(rate, Instant::now())))
+    }
+
     /// Takes a token for an arrival at `now`; false when the cap is reached.
     pub fn try_take(&self, now: Instant) -> bool {
         let mut bucket = self.bucket.lock().expect("rate cap lock is never poisoned");

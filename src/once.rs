@@ -87,10 +87,7 @@ pub async fn run(
     let board = recorder.status().clone();
     let settings = ScheduleSettings {
         report_interval: plan.global.report_interval,
-        rate_cap: plan
-            .global
-            .max_rate
-            .map(|rate| Arc::new(RateCap::new(rate, tokio::time::Instant::now()))),
+        rate_cap: RateCap::for_global(&plan.global),
         timer: TimerKind::Exact,
     };
     let schedule = ProbeSchedule::new(

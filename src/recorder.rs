@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::guard::{Guard, GuardState};
 use crate::metrics::{DropReason, Metrics, ProbeMetrics};
-use crate::plan::{Probe, Rate, Slo};
+use crate::plan::{Probe, Rate};
 use crate::report::{IterationReport, Recovery, RunReport, Window, WindowSpan, unix_seconds};
 use crate::status::{ProbeBoard, RunState, StatusBoard};
 
@@ -57,8 +57,6 @@ pub struct Recorder {
 struct ReportState {
     window: Window,
     recovery: Option<Recovery>,
-    /// What recovery is judged against.
-    slo: Slo,
 }
 
 impl Recorder {
@@ -75,7 +73,6 @@ impl Recorder {
             reports: Mutex::new(ReportState {
                 window,
                 recovery: None,
-                slo: probe.slo.clone(),
             }),
         }
     }
@@ -137,7 +134,8 @@ impl Recorder {
     /// measurement starts it over).
     pub fn burst(&self, at: Instant) {
         let mut reports = self.reports();
-        let recovery = Recovery::new(at.into_std(), &reports.slo);
+        // Judged against the same objectives as the window it ends in.
+        let recovery = Recovery::new(at.into_std(), reports.window.slo());
         reports.recovery = Some(recovery);
     }
 
@@ -169,8 +167,8 @@ impl Recorder {
     pub fn iteration_finished(&self, report: &IterationReport) {
         let succeeded = report.succeeded();
         self.metrics.record_iteration(report, succeeded);
-        self.status.record_iteration(report);
-        self.record_in_window(report);
+        self.status.record_iteration(report, succeeded);
+        self.record_in_window(report, succeeded);
         if let Some(guard) = &self.guard
             && let Some(reason) = guard.record(report, Instant::now())
         {
@@ -182,9 +180,9 @@ impl Recorder {
     }
 
     /// Adds `report` to the window and to the recovery measurement, if one is going on.
-    fn record_in_window(&self, report: &IterationReport) {
+    fn record_in_window(&self, report: &IterationReport, succeeded: bool) {
         let mut reports = self.reports();
-        reports.window.record_iteration(report);
+        reports.window.record_iteration(report, succeeded);
         if !self.measures_recovery {
             return;
         }

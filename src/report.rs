@@ -72,6 +72,14 @@ pub struct StepReport {
     pub snippet: Option<String>,
 }
 
+impl StepReport {
+    /// The latency in whole microseconds, as the HDR histograms record it: at least 1, and
+    /// clamped at [`MAX_TRACKED_MICROS`] (a request that slow has long hit its timeout).
+    pub fn latency_micros(&self) -> u64 {
+        (self.latency.as_micros() as u64).clamp(1, MAX_TRACKED_MICROS)
+    }
+}
+
 /// A latency percentile that reports, gauges and SLOs name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -100,18 +100,7 @@ impl Runner {
             steps.push(report);
             step_start = Instant::now();
         }
-        let mut report = IterationReport {
-            intended_at: intended_at.into_std(),
-            finished_at: Instant::now().into_std(),
-            scenario,
-            planned_steps: range.len(),
-            steps,
-            trace_id: None,
-        };
-        if let Some(trace) = trace {
-            report.trace_id = trace.end(report.succeeded());
-        }
-        report
+        finish_iteration(intended_at, scenario, range.len(), steps, trace)
     }
 
     /// Sends log entry `n` (cycling through the log) under its route's step.
@@ -134,20 +123,9 @@ impl Runner {
         let span = http_exchange::traced(trace.as_ref(), entry.route, intended_at, &mut request);
         let deadline = self.deadline(intended_at);
         let answer = http_exchange::exchange(&self.client, step, route, request, deadline).await;
-        let exchange = Exchange::within(deadline, answer);
-        let report = judge(entry.route, step, exchange, intended_at, &mut context);
-        if let Some(span) = span {
-            span.end(&report);
-        }
-        let succeeded = report.outcome == Outcome::Success;
-        IterationReport {
-            intended_at: intended_at.into_std(),
-            finished_at: Instant::now().into_std(),
-            scenario: 0,
-            planned_steps: 1,
-            steps: vec![report],
-            trace_id: trace.and_then(|trace| trace.end(succeeded)),
-        }
+        let exchanged = (Exchange::within(deadline, answer), span);
+        let report = finish_step(entry.route, step, exchanged, intended_at, &mut context);
+        finish_iteration(intended_at, 0, 1, vec![report], trace)
     }
 
     /// Runs step `index`, intended to start at `intended_at`: its action, then the checks
@@ -161,12 +139,8 @@ impl Runner {
         context: &mut Context<'_>,
         trace: Option<&spans::IterationSpan<'_>>,
     ) -> Option<StepReport> {
-        let (exchange, span) = self.act(index, step, intended_at, context, trace).await?;
-        let report = judge(index, step, exchange, intended_at, context);
-        if let Some(span) = span {
-            span.end(&report);
-        }
-        Some(report)
+        let exchanged = self.act(index, step, intended_at, context, trace).await?;
+        Some(finish_step(index, step, exchanged, intended_at, context))
     }
 
     /// Dispatches on the step's action: renders what it sends, sends it and waits for what
@@ -238,6 +212,45 @@ impl Exchange {
             Ok(Ok(response)) => Exchange::Answered(response),
         }
     }
+}
+
+/// The report of an iteration that started at `intended_at` and ends now, running
+/// `planned_steps` of scenario `scenario`, whose span (when traced) ends with it.
+fn finish_iteration(
+    intended_at: Instant,
+    scenario: usize,
+    planned_steps: usize,
+    steps: Vec<StepReport>,
+    trace: Option<spans::IterationSpan<'_>>,
+) -> IterationReport {
+    let mut report = IterationReport {
+        intended_at: intended_at.into_std(),
+        finished_at: Instant::now().into_std(),
+        scenario,
+        planned_steps,
+        steps,
+        trace_id: None,
+    };
+    if let Some(trace) = trace {
+        report.trace_id = trace.end(report.succeeded());
+    }
+    report
+}
+
+/// The report of step `index` from what its action brought back (and the span it was sent
+/// in, which ends with the report).
+fn finish_step(
+    index: usize,
+    step: &Step,
+    (exchange, span): (Exchange, Option<spans::StepSpan>),
+    intended_at: Instant,
+    context: &mut Context<'_>,
+) -> StepReport {
+    let report = judge(index, step, exchange, intended_at, context);
+    if let Some(span) = span {
+        span.end(&report);
+    }
+    report
 }
 
 /// The report of step `index` from what its action brought back: latency from the

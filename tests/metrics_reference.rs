@@ -77,7 +77,7 @@ fn populated_metrics() -> Metrics {
         handles.record_dropped_arrivals(DropReason::MaxInFlight, 0);
         handles.record_iteration_start(Duration::from_micros(300));
         handles.record_iteration(&report, true);
-        window.record_iteration(&report);
+        window.record_iteration(&report, true);
         handles.record_recovery(1.5);
         handles.record_guard_paused(false);
         handles.record_run_skipped(0);

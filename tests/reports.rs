@@ -38,14 +38,15 @@ fn report_percentiles_agree_with_exact_ones_within_hdr_precision() {
             retry_after: None,
             snippet: None,
         };
-        window.record_iteration(&IterationReport {
+        let iteration = IterationReport {
             scenario: 0,
             planned_steps: 1,
             intended_at: now,
             finished_at: now,
             steps: vec![step],
             trace_id: None,
-        });
+        };
+        window.record_iteration(&iteration, true);
     }
     let report = window.close(SystemTime::now(), WindowSpan::Run(Duration::from_secs(20)));
     latencies.sort_unstable();

@@ -90,7 +90,7 @@ fn retiring_removes_exactly_the_series_that_were_created() {
             );
             handles.record_iteration_start(Duration::from_micros(100));
             handles.record_iteration(&report, report.succeeded());
-            window.record_iteration(&report);
+            window.record_iteration(&report, report.succeeded());
         }
         handles.record_run_report(
             &window.close(SystemTime::now(), WindowSpan::UntilClosed),

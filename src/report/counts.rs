@@ -37,10 +37,11 @@ impl CountValues {
         self.dropped += dropped;
     }
 
-    /// An iteration finished with `report`.
-    pub fn record_iteration(&mut self, report: &IterationReport) {
+    /// An iteration finished with `report` (`succeeded`: [`IterationReport::succeeded`],
+    /// worked out once by the caller for everything it records).
+    pub fn record_iteration(&mut self, report: &IterationReport, succeeded: bool) {
         self.iterations += 1;
-        self.failed_iterations += u64::from(!report.succeeded());
+        self.failed_iterations += u64::from(!succeeded);
         self.requests += report.steps.len() as u64;
         for step in &report.steps {
             if let Some(code) = step.status {

@@ -70,6 +70,11 @@ impl Window {
         Self::new(steps, probe.slo.clone(), probe.replica_rate(), opened)
     }
 
+    /// The objectives the window is judged against.
+    pub fn slo(&self) -> &Slo {
+        &self.slo
+    }
+
     /// Starts the window over at `at` (a run starts).
     pub fn open(&mut self, at: SystemTime) {
         self.counts = CountValues::default();
@@ -84,12 +89,11 @@ impl Window {
         self.counts.record_arrivals(arrivals, dropped);
     }
 
-    /// An iteration finished.
-    pub fn record_iteration(&mut self, report: &IterationReport) {
-        self.counts.record_iteration(report);
+    /// An iteration finished (`succeeded`: [`IterationReport::succeeded`]).
+    pub fn record_iteration(&mut self, report: &IterationReport, succeeded: bool) {
+        self.counts.record_iteration(report, succeeded);
         for step in &report.steps {
-            let micros = (step.latency.as_micros() as u64).clamp(1, MAX_TRACKED_MICROS);
-            self.latencies[step.step].saturating_record(micros);
+            self.latencies[step.step].saturating_record(step.latency_micros());
         }
     }
 
@@ -164,7 +168,7 @@ mod tests {
         );
         window.record_arrivals(4, 1);
         for latency in [10, 20, 30] {
-            window.record_iteration(&iteration(latency, Outcome::Success));
+            window.record_iteration(&iteration(latency, Outcome::Success), true);
         }
         let report = window.close(opened + Duration::from_secs(2), WindowSpan::UntilClosed);
         assert_eq!(report.started, 1000.0);

@@ -11,9 +11,7 @@ use super::{FailureRecord, ProbeSnapshot, RunState, StatusBoard, describe, histo
 use crate::guard::GuardState;
 use crate::outcome::{Outcome, Reason};
 use crate::plan::Probe;
-use crate::report::{
-    CountValues, IterationReport, MAX_TRACKED_MICROS, RunReport, StepReport, unix_seconds,
-};
+use crate::report::{CountValues, IterationReport, RunReport, StepReport, unix_seconds};
 
 /// Live state of one probe.
 #[derive(Debug)]
@@ -62,16 +60,15 @@ impl ProbeBoard {
             .record_arrivals(arrivals, dropped);
     }
 
-    /// An iteration finished.
-    pub fn record_iteration(&self, report: &IterationReport) {
+    /// An iteration finished (`succeeded`: [`IterationReport::succeeded`]).
+    pub fn record_iteration(&self, report: &IterationReport, succeeded: bool) {
         let p = &self.probe;
         p.totals
             .lock()
             .expect("totals lock is never poisoned")
-            .record_iteration(report);
+            .record_iteration(report, succeeded);
         for step in &report.steps {
-            let micros = (step.latency.as_micros() as u64).clamp(1, MAX_TRACKED_MICROS);
-            p.history.record_latency(micros);
+            p.history.record_latency(step.latency_micros());
             if let Outcome::Failure(reason) = step.outcome {
                 self.record_failure(step, reason);
             }
