@@ -41,11 +41,6 @@ pub struct ProbeBoard {
 }
 
 impl ProbeBoard {
-    /// The probe's name.
-    pub fn name(&self) -> &str {
-        &self.probe.name
-    }
-
     /// A point-in-time copy of the probe's state.
     pub fn snapshot(&self) -> ProbeSnapshot {
         self.probe.snapshot()
